@@ -1,0 +1,139 @@
+"""Alerts: a new story matching an `alert: true` topic is sent at once (I/O edge).
+
+One alert per story per watchlist (store.record_alert), at most `alert_limit` per watchlist per
+hour; stories beyond the limit are folded into one summary message. Alerts go through the same
+outbox as digests (key `alert:<watchlist>:<story id>`), so they are exactly-once too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TextIO
+
+from slack_sdk import WebClient
+
+from digestbot.config import Config, EmailConfig, SlackConfig, Watchlist
+from digestbot.deliver import Outgoing, Senders, deliver_outgoing
+from digestbot.digest import DigestInput, build_digest
+from digestbot.match import match_document, tokenize_document
+from digestbot.records import Article, Digest, DigestStory, DigestTopic, Match, Receipt
+from digestbot.send_email import DEFAULT_DELAYS
+from digestbot.store import Store
+
+ALERT_WINDOW = timedelta(hours=1)
+
+AlertItem = tuple[Watchlist, str, DigestStory]  # (watchlist, topic name, story)
+
+
+def alert_stories(items: Sequence[AlertItem], *, store: Store, slack: SlackConfig | None,
+                  email: EmailConfig | None, templates_dir: Path | None,
+                  now: Callable[[], datetime], console_stream: TextIO | None = None,
+                  slack_client_factory: Callable[[SlackConfig], WebClient] | None = None,
+                  retry_delays: Sequence[float] = DEFAULT_DELAYS) -> list[Receipt]:
+    """Send alerts for new stories of alert topics; returns the Receipts of what was sent."""
+    senders = Senders(slack, email, templates_dir, now, console_stream, slack_client_factory,
+                      retry_delays)
+    receipts: list[Receipt] = []
+    for watchlist, found in group_by_watchlist(items):
+        receipts.extend(alert_watchlist(watchlist, found, store=store, senders=senders))
+    return receipts
+
+
+def group_by_watchlist(items: Iterable[AlertItem]) -> list[tuple[Watchlist, list[AlertItem]]]:
+    """Group alert items by watchlist name, keeping first-seen order."""
+    groups: dict[str, tuple[Watchlist, list[AlertItem]]] = {}
+    for item in items:
+        groups.setdefault(item[0].name, (item[0], []))[1].append(item)
+    return list(groups.values())
+
+
+def alert_watchlist(watchlist: Watchlist, items: Sequence[AlertItem], *, store: Store,
+                    senders: Senders) -> list[Receipt]:
+    """Alert one watchlist's new stories: the first up to the hourly limit each on its own,
+    the rest in one summary; returns the Receipts."""
+    at = senders.now()
+    alert_topics = {t.name for t in watchlist.topics if t.alert}
+    fresh = [(topic, story) for _, topic, story in items
+             if topic in alert_topics and store.record_alert(watchlist.name, story.id, now=at)]
+    if not fresh:
+        return []
+    earlier = store.count_alerts(watchlist.name, at - ALERT_WINDOW) - len(fresh)
+    room = max(0, watchlist.alert_limit - earlier)
+    destinations = watchlist.alert_deliver or watchlist.deliver
+    zone = watchlist.timezone or "UTC"
+    receipts: list[Receipt] = []
+    for topic, story in fresh[:room]:
+        digest = alert_digest(watchlist.name, [(topic, story)], at=at, timezone=zone)
+        item = Outgoing(f"alert:{watchlist.name}:{story.id}", "alert", digest)
+        receipts.extend(deliver_outgoing(item, destinations, store=store, senders=senders))
+    folded = fresh[room:]
+    if folded:
+        ids = ",".join(str(story.id) for _, story in folded)
+        digest = alert_digest(watchlist.name, folded, at=at, timezone=zone)
+        key = (f"alert:{watchlist.name}:summary:"
+               f"{hashlib.sha256(ids.encode()).hexdigest()[:16]}")
+        receipts.extend(deliver_outgoing(Outgoing(key, "alert_summary", digest), destinations,
+                                         store=store, senders=senders))
+    return receipts
+
+
+def alert_digest(watchlist: str, stories: Sequence[tuple[str, DigestStory]], *, at: datetime,
+                 timezone: str) -> Digest:
+    """Wrap alerted stories in a Digest (topics in first-seen order) for the templates."""
+    topics: dict[str, list[DigestStory]] = {}
+    for topic, story in stories:
+        topics.setdefault(topic, []).append(story)
+    since = min([story.first_seen for _, story in stories] + [at])
+    return Digest(watchlist=watchlist, since=since, until=at, generated_at=at,
+                  topics=tuple(DigestTopic(name, tuple(s)) for name, s in topics.items()),
+                  timezone=timezone, max_quotes=1)
+
+
+def find_alert_items(config: Config, store: Store, story_ids: Iterable[int], *,
+                     now: datetime) -> list[AlertItem]:
+    """Match the stories' articles against every alert topic; returns what to alert."""
+    ids = sorted(set(story_ids))
+    if not ids:
+        return []
+    by_story = store.story_articles(ids)
+    first_seen = store.story_first_seen(ids)
+    docs = {a.url: tokenize_document(a.title, a.text) for arts in by_story.values() for a in arts}
+    latest = max([a.when for arts in by_story.values() for a in arts] + [now])
+    items: list[AlertItem] = []
+    for wl in config.watchlists:
+        topics = [t for t in wl.topics if t.alert]
+        rows: list[tuple[Article, Match, int | None]] = []
+        for sid in ids:
+            for article in by_story.get(sid, []):
+                if wl.feeds and article.feed_url not in wl.feeds:
+                    continue
+                for topic in topics:
+                    terms = match_document(topic.parsed, docs[article.url])
+                    if terms is not None:
+                        rows.append((article, Match(article.url, wl.name, topic.name, terms), sid))
+        if not rows:
+            continue
+        digest = build_digest(
+            wl.name, [t.name for t in topics],
+            DigestInput(rows=rows, story_articles=by_story, story_first_seen=first_seen),
+            since=min(first_seen.values(), default=now), until=latest + timedelta(seconds=1),
+            now=now, max_stories=len(ids), max_quotes=1,
+            summary_sentences=wl.digest.summary_sentences,
+            timezone=wl.timezone or config.timezone)
+        items.extend((wl, topic.name, story) for topic in digest.topics for story in topic.stories)
+    return items
+
+
+def send_alerts_for_stories(config: Config, store: Store, story_ids: Iterable[int], *,
+                            now: Callable[[], datetime], console_stream: TextIO | None = None,
+                            slack_client_factory: Callable[[SlackConfig], WebClient] | None = None,
+                            retry_delays: Sequence[float] = DEFAULT_DELAYS) -> list[Receipt]:
+    """Alert the new stories of a poll to every watchlist with a matching alert topic."""
+    items = find_alert_items(config, store, story_ids, now=now())
+    return alert_stories(items, store=store, slack=config.slack, email=config.email,
+                         templates_dir=config.templates_dir, now=now,
+                         console_stream=console_stream,
+                         slack_client_factory=slack_client_factory, retry_delays=retry_delays)

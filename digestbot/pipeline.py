@@ -1,0 +1,310 @@
+"""The pipeline, top to bottom: poll feeds into the store, then build and send digests.
+
+Read this module first. A poll runs, for every feed at once (bounded concurrency):
+fetch the feed (conditional GET) -> parse entries -> ask the store which are new ->
+get each new article's text (from the feed, or by fetching and extracting its page) ->
+store the articles -> match them against every watchlist topic -> place them in stories.
+A digest reads one watchlist's matches for a period back from the store, builds the
+Digest record (summaries, quotes, ranking) and hands it to rendering and delivery.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import httpx
+
+from digestbot.cluster import StoryIndex
+from digestbot.config import Config, FeedConfig, Watchlist
+from digestbot.digest import DigestInput, build_digest
+from digestbot.errors import BlockedAddressError, FeedError, FetchError
+from digestbot.feeds import parse_feed
+from digestbot.fetch import content_hash, decode_html, fetch_url, make_client
+from digestbot.match import match_document, tokenize_document
+from digestbot.records import Article, Digest, FeedEntry, Match
+from digestbot.store import Store
+from digestbot.urls import canonicalize_url, host_of
+
+log = logging.getLogger("digestbot.pipeline")
+
+Clock = Callable[[], datetime]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class FeedReport:
+    """How one feed's poll went: ok, not_modified, unchanged or failed."""
+
+    url: str
+    status: str
+    new_articles: int = 0
+    error: str | None = None
+    retry_after: float | None = None  # seconds, from Retry-After on a 429/503
+    cache_control: str | None = None  # the feed's Cache-Control header
+    ttl_minutes: int | None = None  # the feed's RSS <ttl>
+
+
+@dataclass(frozen=True, slots=True)
+class PollReport:
+    """What one poll of every feed did."""
+
+    feeds: tuple[FeedReport, ...]
+    articles: tuple[Article, ...]
+    matches: tuple[Match, ...]
+    new_stories: tuple[int, ...]
+
+    @property
+    def failed(self) -> tuple[FeedReport, ...]:
+        return tuple(f for f in self.feeds if f.status == "failed")
+
+
+@dataclass
+class _Limits:
+    """Global and per-host concurrency, shared by feed and page fetches."""
+
+    total: asyncio.Semaphore
+    per_host_limit: int
+    per_host: dict[str, asyncio.Semaphore] = field(default_factory=dict)
+
+    def host(self, url: str) -> asyncio.Semaphore:
+        key = host_of(url)
+        if key not in self.per_host:
+            self.per_host[key] = asyncio.Semaphore(self.per_host_limit)
+        return self.per_host[key]
+
+
+async def poll(config: Config, store: Store, *, client: httpx.AsyncClient | None = None,
+               index: StoryIndex | None = None, now: Clock = utcnow,
+               feeds: tuple[FeedConfig, ...] | None = None,
+               progress: Callable[[int, int], None] | None = None) -> PollReport:
+    """Poll every feed (or the given ones) once; return what was new."""
+    started = now()
+    feeds = config.feeds if feeds is None else feeds
+    limits = _Limits(asyncio.Semaphore(config.fetch.concurrency), config.fetch.per_host)
+    own_client = client is None
+    http = client or make_client(user_agent=config.fetch.user_agent, timeout=config.fetch.timeout)
+    articles: list[Article] = []
+    matches: list[Match] = []
+    stories: list[int] = []
+    reports: list[FeedReport] = []
+    try:
+        jobs = [asyncio.create_task(_poll_feed(f, config, store, http, limits, now)) for f in feeds]
+        try:
+            for done, job in enumerate(asyncio.as_completed(jobs), start=1):
+                report, new = await job
+                reports.append(report)
+                articles += new
+                if progress is not None:
+                    progress(done, len(jobs))
+        finally:
+            # A store error ends the poll: the other feeds stop here, and awaiting them keeps
+            # their own errors from surfacing later as "Task exception was never retrieved".
+            for job in jobs:
+                job.cancel()
+            await asyncio.gather(*jobs, return_exceptions=True)
+        # One pass in published order once every feed is in: stories grow in the order events
+        # happened, whichever feed answered first. Articles stored but not placed by a poll
+        # that died (or by one still fetching) go first; with no await from here on, no other
+        # poll of this process places an article twice.
+        todo = _articles_to_place(articles, config, store, now=started)
+        if todo:
+            # Built only now: a poll that brings nothing new never reads the recent articles.
+            if index is None:
+                index = load_story_index(config, store, now=started)
+            matches = store.add_matches([m for a in todo
+                                         for m in match_article(a, config.watchlists)])
+            stories = place_articles(todo, store, index, now=now())
+    finally:
+        if own_client:
+            await http.aclose()
+    if index is not None:
+        index.prune(now())
+    return PollReport(tuple(reports), tuple(articles), tuple(matches), tuple(stories))
+
+
+async def _poll_feed(feed: FeedConfig, config: Config, store: Store, client: httpx.AsyncClient,
+                     limits: _Limits, now: Clock) -> tuple[FeedReport, list[Article]]:
+    """Fetch, parse and store one feed; any failure is recorded and never escapes."""
+    state = store.feed_state(feed.url)
+    try:
+        async with limits.total, limits.host(feed.url):
+            result = await fetch_url(
+                client, feed.url,
+                etag=state.etag if state else None,
+                last_modified=state.last_modified if state else None,
+                max_bytes=config.fetch.max_bytes, deadline=config.fetch.deadline,
+                max_redirects=config.fetch.max_redirects,
+                allow_private=True)  # the operator chose this URL
+        cache_control = result.headers.get("cache-control")
+        if result.not_modified:
+            store.record_feed_not_modified(feed.url, now=now())
+            return FeedReport(feed.url, "not_modified", cache_control=cache_control), []
+        digest = content_hash(result.content)
+        if state is not None and state.content_hash == digest:
+            store.record_feed_not_modified(feed.url, now=now())
+            return FeedReport(feed.url, "unchanged", cache_control=cache_control), []
+        parsed = await asyncio.to_thread(parse_feed, result.content, url=result.final_url,
+                                         content_type=result.headers.get("content-type"))
+        fresh = _new_entries(parsed.entries, store)
+        carried = await asyncio.to_thread(carried_texts, fresh)
+        texts = await asyncio.gather(*(_article_text(e, c, feed, config, client, limits)
+                                       for e, c in zip(fresh, carried, strict=True)))
+        stamp = now()
+        articles = [_make_article(e, feed, parsed.title, text, stamp)
+                    for e, text in zip(fresh, texts, strict=True)]
+        added = store.add_articles(articles)
+        store.record_feed_success(feed.url, now=now(), etag=result.etag,
+                                  last_modified=result.last_modified, content_hash=digest,
+                                  title=parsed.title)
+    except (FetchError, FeedError) as err:
+        reason = err.reason
+        store.record_feed_failure(feed.url, reason, now=now())
+        log.warning("feed failed", extra={"feed": feed.url, "reason": reason})
+        retry_after = err.retry_after if isinstance(err, FetchError) else None
+        return FeedReport(feed.url, "failed", error=reason, retry_after=retry_after), []
+    new = [a for a, is_new in zip(articles, added, strict=True) if is_new]
+    log.info("feed polled", extra={"feed": feed.url, "entries": len(parsed.entries),
+                                   "new": len(new)})
+    return FeedReport(feed.url, "ok", new_articles=len(new), cache_control=cache_control,
+                      ttl_minutes=parsed.ttl_minutes), new
+
+
+def _new_entries(entries: tuple[FeedEntry, ...], store: Store) -> list[FeedEntry]:
+    """Keep the entries the store has not seen, by canonical URL or guid, once each."""
+    keyed = [(e, canonicalize_url(e.link) if e.link else None) for e in entries]
+    known_urls, known_guids = store.known_article_keys(
+        [u for _, u in keyed if u], [e.guid for e, _ in keyed if e.guid])
+    fresh: list[FeedEntry] = []
+    seen: set[str] = set()
+    for entry, url in keyed:
+        if url is None or url in known_urls or (entry.guid and entry.guid in known_guids):
+            continue
+        if url in seen or (entry.guid and entry.guid in seen):
+            continue
+        seen.update(k for k in (url, entry.guid) if k)
+        fresh.append(entry)
+    return fresh
+
+
+def carried_texts(entries: list[FeedEntry]) -> list[str]:
+    """Take feed entries and return the plain text each carries (content, else summary)."""
+    # Imported here: extraction pulls in trafilatura, which a poll of unchanged feeds never needs.
+    from digestbot.extract import html_to_text
+
+    return [html_to_text(e.content_html or e.summary_html) for e in entries]
+
+
+async def _article_text(entry: FeedEntry, carried: str, feed: FeedConfig, config: Config,
+                        client: httpx.AsyncClient, limits: _Limits) -> str:
+    """Full text from the feed when it carries it, else from the article page, else the summary."""
+    from digestbot.extract import extract_article_text, is_full_text
+
+    full_text = config.fetch.full_text if feed.full_text is None else feed.full_text
+    if is_full_text(carried) or not full_text or not entry.link:
+        return carried
+    try:
+        async with limits.total, limits.host(entry.link):
+            page = await fetch_url(client, entry.link, max_bytes=config.fetch.max_bytes,
+                                   deadline=config.fetch.deadline,
+                                   max_redirects=config.fetch.max_redirects,
+                                   allow_private=config.fetch.allow_private,
+                                   accept="text/html,application/xhtml+xml;q=0.9,*/*;q=0.5")
+    except FetchError as err:
+        level = logging.WARNING if isinstance(err, BlockedAddressError) else logging.INFO
+        log.log(level, "page not fetched", extra={"url": entry.link, "reason": err.reason})
+        return carried
+    text = await asyncio.to_thread(extract_article_text, decode_html(page), page.final_url)
+    return text if len(text) > len(carried) else carried
+
+
+def _make_article(entry: FeedEntry, feed: FeedConfig, feed_title: str | None, text: str,
+                  now: datetime) -> Article:
+    link = entry.link or ""
+    # Nothing is published after we first saw it; a future date would hide the article from
+    # every digest until that date comes.
+    published = entry.published if entry.published is None else min(entry.published, now)
+    return Article(url=canonicalize_url(link), link=link, guid=entry.guid, feed_url=feed.url,
+                   source=feed.name or feed_title or host_of(feed.url), title=entry.title,
+                   text=text, published=published, first_seen=now, author=entry.author)
+
+
+def match_article(article: Article, watchlists: tuple[Watchlist, ...]) -> list[Match]:
+    """Take an article and return its matches against every topic of every watchlist."""
+    doc = tokenize_document(article.title, article.text)
+    found: list[Match] = []
+    for wl in watchlists:
+        if not wl.includes_feed(article.feed_url):
+            continue
+        for topic in wl.topics:
+            terms = match_document(topic.parsed, doc)
+            if terms is not None:
+                found.append(Match(article.url, wl.name, topic.name, terms))
+    return found
+
+
+def load_story_index(config: Config, store: Store, *, now: datetime) -> StoryIndex:
+    """Rebuild the in-memory same-story index from the store's recent articles."""
+    window = timedelta(days=config.clustering.window_days)
+    index = StoryIndex(now=now, window=window)
+    for article, story_id in store.articles_since(now - window):
+        if story_id is not None:
+            index.add(story_id, article)
+    return index
+
+
+def _articles_to_place(new: list[Article], config: Config, store: Store, *,
+                       now: datetime) -> list[Article]:
+    """Take this poll's new articles; return every article still unplaced in the window,
+    others first (by first seen), then this poll's by publication time."""
+    window = timedelta(days=config.clustering.window_days)
+    unplaced = {a.url: a for a in store.unplaced_articles(now - window)}
+    own = [a for a in sorted(new, key=lambda a: (a.when, a.url)) if unplaced.pop(a.url, None)]
+    return [*unplaced.values(), *own]
+
+
+def place_articles(batch: list[Article], store: Store, index: StoryIndex, *,
+                   now: datetime) -> list[int]:
+    """Take stored articles in order; join each to its story or start one, store all that in
+    one transaction, and return the ids of the stories started."""
+    placements: list[tuple[str, int]] = []
+    provisional = 0  # stories started here get negative ids until the store numbers them
+    for article in batch:
+        story_id = index.assign(article)
+        if story_id is None:
+            provisional -= 1
+            story_id = provisional
+        index.add(story_id, article)
+        placements.append((article.url, story_id))
+    try:
+        renamed, created = store.place_articles(placements, now=now)
+    except BaseException:
+        # Unstored stories must not be joined later; their articles are placed again next poll.
+        index.discard(list(range(provisional, 0)))
+        raise
+    index.relabel(renamed)
+    return created
+
+
+def make_digest(config: Config, store: Store, watchlist: Watchlist, *, now: datetime,
+                since: datetime | None = None, until: datetime | None = None) -> Digest:
+    """Build one watchlist's digest; by default it covers the time since its last digest."""
+    until = until or now
+    since = since or store.last_digest_until(watchlist.name) or until - timedelta(days=1)
+    rows = store.matched_articles(watchlist.name, since, until)
+    story_ids = {sid for _, _, sid in rows if sid is not None}
+    data = DigestInput(rows=rows, story_articles=store.story_articles(story_ids),
+                       story_first_seen=store.story_first_seen(story_ids))
+    return build_digest(
+        watchlist.name, [t.name for t in watchlist.topics], data, since=since, until=until,
+        now=now, max_stories=watchlist.digest.max_stories,
+        max_quotes=watchlist.digest.max_quotes,
+        summary_sentences=watchlist.digest.summary_sentences,
+        summary_words=watchlist.digest.summary_words,
+        timezone=watchlist.timezone or config.timezone)

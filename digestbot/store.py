@@ -1,0 +1,612 @@
+"""The store: feed state, articles, matches, stories, digests, outbox and alerts in one database.
+
+SQLite (default, WAL) or PostgreSQL through SQLAlchemy Core. Every public write is one short
+transaction; unique keys decide what is new, so re-running any pipeline step is safe.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    Connection,
+    Engine,
+    Row,
+    Table,
+    bindparam,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.sql.dml import Insert
+
+from digestbot.errors import StoreError
+from digestbot.records import Article, Match
+from digestbot.schema import (
+    MIGRATIONS,
+    Migration,
+    alerts,
+    apply_migrations,
+    articles,
+    deliveries,
+    describe_error,
+    digests,
+    feeds,
+    make_engine,
+    matches,
+    read_schema_version,
+    stories,
+)
+
+DELIVERY_STATUSES = ("pending", "sending", "sent", "failed")
+_CHUNK = 500  # keys per IN (...) list, well under every backend's bound-parameter limit
+
+
+@dataclass(frozen=True, slots=True)
+class FeedState:
+    """What the store remembers about polling one feed."""
+
+    url: str
+    title: str | None
+    etag: str | None
+    last_modified: str | None
+    content_hash: str | None
+    last_polled: datetime | None
+    last_success: datetime | None
+    error_count: int
+    last_error: str | None
+    failing_since: datetime | None
+    next_poll: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryState:
+    """One outbox row: a digest's delivery to one destination."""
+
+    digest_key: str
+    destination: str
+    status: str  # "pending", "sending", "sent", "failed"
+    attempts: int
+    detail: str
+    remote_ref: str | None
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class DigestRow:
+    """A saved digest: its key, period and JSON payload."""
+
+    key: str
+    watchlist: str
+    since: datetime
+    until: datetime
+    created_at: datetime
+    payload: str
+
+
+class Store:
+    """One database of digestbot state; safe to share between threads (one Engine, short txns)."""
+
+    def __init__(self, engine: Engine) -> None:
+        """Take an engine whose schema is migrated; use `Store.open` instead."""
+        self._engine = engine
+        self._where = engine.url.render_as_string(hide_password=True)
+        self._closed = False
+
+    @classmethod
+    def open(cls, url: str, *, busy_timeout: float = 5.0,
+             migrations: Sequence[Migration] = MIGRATIONS) -> Store:
+        """Take a SQLAlchemy URL, create and migrate the schema, return the open store."""
+        engine = make_engine(url, busy_timeout)
+        store = cls(engine)
+        try:
+            # Read first: an up-to-date database is opened without taking the write lock.
+            with store._transaction("open database", write=False) as conn:
+                current = read_schema_version(conn)
+            if current > len(migrations):
+                raise StoreError(f"store: open failed: database schema version {current} is "
+                                 f"newer than this digestbot's {len(migrations)}")
+            if current < len(migrations):
+                with store._transaction("migrate schema", write=True) as conn:
+                    apply_migrations(conn, now=datetime.now(UTC), migrations=migrations)
+        except BaseException:
+            engine.dispose()
+            raise
+        return store
+
+    def close(self) -> None:
+        """Release every pooled connection; later calls raise StoreError."""
+        self._closed = True
+        self._engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    @contextmanager
+    def _transaction(self, what: str, *, write: bool) -> Iterator[Connection]:
+        """Take a description, yield a connection in one transaction, turn DB errors into
+        StoreError."""
+        if self._closed:
+            raise StoreError(f"store: {what} failed: store is closed ({self._where})")
+        try:
+            with self._engine.connect() as conn:
+                if write:
+                    conn.execution_options(digestbot_write=True)
+                with conn.begin():
+                    yield conn
+        except SQLAlchemyError as exc:
+            reason = describe_error(exc)
+            raise StoreError(f"store: {what} failed: {reason} ({self._where})") from exc
+
+    def _insert_new(self, table: Table) -> Insert:
+        """Take a table and return an INSERT that skips rows hitting any unique key."""
+        if self._engine.dialect.name == "sqlite":
+            return sqlite_insert(table).on_conflict_do_nothing()
+        return pg_insert(table).on_conflict_do_nothing()
+
+    def schema_version(self) -> int:
+        """Return the number of the last migration applied to this database."""
+        with self._transaction("read schema version", write=False) as conn:
+            return read_schema_version(conn)
+
+    # feeds
+
+    def feed_state(self, url: str) -> FeedState | None:
+        """Take a feed url and return its polling state, or None if never polled."""
+        with self._transaction("read feed state", write=False) as conn:
+            row = conn.execute(select(feeds).where(feeds.c.url == url)).first()
+        return None if row is None else _feed_from_row(row)
+
+    def feed_states(self) -> list[FeedState]:
+        """Return the polling state of every known feed, by url."""
+        with self._transaction("read feed states", write=False) as conn:
+            rows = conn.execute(select(feeds).order_by(feeds.c.url)).all()
+        return [_feed_from_row(row) for row in rows]
+
+    def record_feed_success(self, url: str, *, now: datetime, etag: str | None,
+                            last_modified: str | None, content_hash: str | None,
+                            title: str | None = None, next_poll: datetime | None = None) -> None:
+        """Take a fetched feed's validators and record a successful poll (errors reset)."""
+        values: dict[str, Any] = {
+            "etag": etag, "last_modified": last_modified, "content_hash": content_hash,
+            "last_polled": now, "last_success": now, "error_count": 0, "last_error": None,
+            "failing_since": None, "next_poll": next_poll,
+        }
+        if title is not None:
+            values["title"] = title
+        with self._transaction("record feed success", write=True) as conn:
+            conn.execute(self._insert_new(feeds).values(url=url, error_count=0))
+            conn.execute(update(feeds).where(feeds.c.url == url).values(values))
+
+    def record_feed_not_modified(self, url: str, *, now: datetime,
+                                 next_poll: datetime | None = None) -> None:
+        """Take a feed that answered 304 and record a successful poll, keeping validators."""
+        with self._transaction("record feed not modified", write=True) as conn:
+            conn.execute(self._insert_new(feeds).values(url=url, error_count=0))
+            conn.execute(update(feeds).where(feeds.c.url == url).values(
+                last_polled=now, last_success=now, error_count=0, last_error=None,
+                failing_since=None, next_poll=next_poll))
+
+    def record_feed_failure(self, url: str, reason: str, *, now: datetime,
+                            next_poll: datetime | None = None) -> FeedState:
+        """Take a failed poll's reason, count it, and return the feed's new state."""
+        with self._transaction("record feed failure", write=True) as conn:
+            conn.execute(self._insert_new(feeds).values(url=url, error_count=0))
+            row = conn.execute(
+                select(feeds).where(feeds.c.url == url).with_for_update()).one()
+            conn.execute(update(feeds).where(feeds.c.url == url).values(
+                last_polled=now, error_count=row.error_count + 1, last_error=reason,
+                failing_since=row.failing_since or now, next_poll=next_poll))
+            row = conn.execute(select(feeds).where(feeds.c.url == url)).one()
+        return _feed_from_row(row)
+
+    def record_next_poll(self, url: str, next_poll: datetime | None) -> None:
+        """Take a feed and when to poll it next; record it (a feed never seen is added)."""
+        with self._transaction("record next poll", write=True) as conn:
+            conn.execute(self._insert_new(feeds).values(url=url, error_count=0))
+            conn.execute(update(feeds).where(feeds.c.url == url).values(next_poll=next_poll))
+
+    # articles
+
+    def known_article_keys(self, urls: Iterable[str],
+                           guids: Iterable[str]) -> tuple[set[str], set[str]]:
+        """Take candidate urls and guids and return those already stored (urls, guids)."""
+        with self._transaction("look up known articles", write=False) as conn:
+            return (_existing(conn, articles.c.url, [u for u in urls if u]),
+                    _existing(conn, articles.c.guid, [g for g in guids if g]))
+
+    def add_article(self, article: Article) -> bool:
+        """Take an article and return True if it was new; a known url or guid is left as is."""
+        return self.add_articles([article])[0]
+
+    def add_articles(self, batch: Iterable[Article]) -> list[bool]:
+        """Take articles and insert the new ones in one transaction; return new-or-not per
+        article (a repeat inside the batch counts as known)."""
+        rows = [_article_values(article) for article in batch]
+        if not rows:
+            return []
+        with self._transaction(f"add {len(rows)} articles", write=True) as conn:
+            known_urls = _existing(conn, articles.c.url, [r["url"] for r in rows])
+            known_guids = _existing(conn, articles.c.guid, [r["guid"] for r in rows if r["guid"]])
+            candidates: list[int] = []
+            for index, row in enumerate(rows):
+                if row["url"] in known_urls or (row["guid"] and row["guid"] in known_guids):
+                    continue
+                candidates.append(index)
+                known_urls.add(row["url"])
+                if row["guid"]:
+                    known_guids.add(row["guid"])
+            inserted: set[str] = set()
+            if candidates:
+                # RETURNING names only the rows really inserted, which also covers another
+                # process inserting the same article between our lookup and this insert.
+                # Sorted so concurrent PostgreSQL writers take unique-key locks in one order.
+                stmt = self._insert_new(articles).returning(articles.c.url)
+                ordered = sorted((rows[i] for i in candidates), key=lambda r: str(r["url"]))
+                result = conn.execute(stmt, ordered)
+                inserted = set(result.scalars())
+        chosen = set(candidates)
+        return [i in chosen and rows[i]["url"] in inserted for i in range(len(rows))]
+
+    def get_article(self, url: str) -> Article | None:
+        """Take a canonical url and return its stored article, or None."""
+        with self._transaction("read article", write=False) as conn:
+            row = conn.execute(select(articles).where(articles.c.url == url)).first()
+        return None if row is None else _article_from_row(row)
+
+    def articles_since(self, since: datetime) -> list[tuple[Article, int | None]]:
+        """Take a time and return (article, story id) first seen at or after it, oldest
+        first."""
+        with self._transaction("read recent articles", write=False) as conn:
+            rows = conn.execute(
+                select(articles).where(articles.c.first_seen >= since)
+                .order_by(articles.c.first_seen, articles.c.id)).all()
+        return [(_article_from_row(row), row.story_id) for row in rows]
+
+    def unplaced_articles(self, since: datetime) -> list[Article]:
+        """Take a time; return articles first seen since then that no story holds yet."""
+        with self._transaction("read unplaced articles", write=False) as conn:
+            rows = conn.execute(
+                select(articles).where(articles.c.first_seen >= since,
+                                       articles.c.story_id.is_(None))
+                .order_by(articles.c.first_seen, articles.c.id)).all()
+        return [_article_from_row(row) for row in rows]
+
+    # matches
+
+    def add_matches(self, batch: Iterable[Match]) -> list[Match]:
+        """Take matches of stored articles and return those not stored before, in order."""
+        keyed: dict[tuple[str, str, str], Match] = {}
+        for match in batch:
+            keyed.setdefault((match.watchlist, match.article_url, match.topic), match)
+        unique = list(keyed.values())
+        if not unique:
+            return []
+        values = [{"watchlist": m.watchlist, "article_url": m.article_url, "topic": m.topic,
+                   "terms": json.dumps(list(m.terms), ensure_ascii=False)}
+                  for m in sorted(unique, key=lambda m: (m.watchlist, m.article_url, m.topic))]
+        with self._transaction(f"add {len(values)} matches", write=True) as conn:
+            stmt = self._insert_new(matches).returning(
+                matches.c.watchlist, matches.c.article_url, matches.c.topic)
+            added = {tuple(row) for row in conn.execute(stmt, values)}
+        return [m for m in unique if (m.watchlist, m.article_url, m.topic) in added]
+
+    # stories
+
+    def create_story(self, article_url: str, *, now: datetime) -> int:
+        """Take a stored article, start a story with it, return the story id (the existing
+        one if the article already has a story)."""
+        with self._transaction("create story", write=True) as conn:
+            row = conn.execute(select(articles.c.id, articles.c.story_id)
+                               .where(articles.c.url == article_url).with_for_update()).first()
+            if row is None:
+                raise StoreError(f"store: create story failed: unknown article {article_url}")
+            if row.story_id is not None:
+                return int(row.story_id)
+            story_id = int(conn.execute(
+                insert(stories).values(first_seen=now).returning(stories.c.id)).scalar_one())
+            conn.execute(update(articles).where(articles.c.id == row.id)
+                         .values(story_id=story_id))
+        return story_id
+
+    def assign_story(self, article_url: str, story_id: int) -> None:
+        """Take a stored article and an existing story id and put the article in that story."""
+        with self._transaction("assign story", write=True) as conn:
+            if conn.execute(select(stories.c.id).where(stories.c.id == story_id)).first() is None:
+                raise StoreError(f"store: assign story failed: unknown story {story_id}")
+            done = conn.execute(update(articles).where(articles.c.url == article_url)
+                                .values(story_id=story_id))
+            if done.rowcount == 0:
+                raise StoreError(f"store: assign story failed: unknown article {article_url}")
+
+    def place_articles(self, placements: Sequence[tuple[str, int]], *,
+                       now: datetime) -> tuple[dict[int, int], list[int]]:
+        """Take (article url, story id) pairs, a negative id standing for a story to start
+        (with its first article), and store them all in one transaction; return each
+        negative id's real story id and the ids of the stories created, in order. An article
+        already in a story keeps it, and a story to start whose first article already has one
+        becomes that story."""
+        if not placements:
+            return {}, []
+        with self._transaction(f"place {len(placements)} articles", write=True) as conn:
+            rows = _placement_rows(conn, [url for url, _ in placements])
+            wanted = sorted({sid for _, sid in placements if sid >= 0})
+            found: set[int] = set()
+            for chunk in _chunks(wanted):
+                found.update(conn.execute(select(stories.c.id)
+                                          .where(stories.c.id.in_(chunk))).scalars())
+            if missing := [sid for sid in wanted if sid not in found]:
+                raise StoreError(f"store: place articles failed: unknown story {missing[0]}")
+            renamed: dict[int, int] = {}
+            to_start: list[int] = []
+            for url, sid in placements:
+                if sid < 0 and sid not in renamed:
+                    held = rows[url][1]
+                    renamed[sid] = held if held is not None else 0
+                    if held is None:
+                        to_start.append(sid)
+            created: list[int] = []
+            if to_start:
+                started = conn.execute(
+                    insert(stories).returning(stories.c.id, sort_by_parameter_order=True),
+                    [{"first_seen": now} for _ in to_start]).scalars().all()
+                created = [int(sid) for sid in started]
+                renamed.update(zip(to_start, created, strict=True))
+            updates: dict[int, int] = {}
+            for url, sid in placements:
+                article_id, held = rows[url]
+                if held is None and article_id not in updates:
+                    updates[article_id] = renamed[sid] if sid < 0 else sid
+            if updates:
+                conn.execute(update(articles).where(articles.c.id == bindparam("article_id"))
+                             .values(story_id=bindparam("story_id")),
+                             [{"article_id": a, "story_id": s} for a, s in updates.items()])
+        return renamed, created
+
+    def story_id_of(self, article_url: str) -> int | None:
+        """Take an article url and return its story id, or None if unknown or unassigned."""
+        with self._transaction("read story id", write=False) as conn:
+            found = conn.execute(select(articles.c.story_id)
+                                 .where(articles.c.url == article_url)).scalar_one_or_none()
+        return None if found is None else int(found)
+
+    def story_articles(self, story_ids: Iterable[int]) -> dict[int, list[Article]]:
+        """Take story ids and return every article of each story by `when` ([] if none)."""
+        wanted = list(dict.fromkeys(story_ids))
+        found: dict[int, list[Article]] = {story_id: [] for story_id in wanted}
+        with self._transaction("read story articles", write=False) as conn:
+            for chunk in _chunks(wanted):
+                rows = conn.execute(
+                    select(articles).where(articles.c.story_id.in_(chunk))
+                    .order_by(articles.c.when, articles.c.id)).all()
+                for row in rows:
+                    found[int(row.story_id)].append(_article_from_row(row))
+        return found
+
+    def story_first_seen(self, story_ids: Iterable[int]) -> dict[int, datetime]:
+        """Take story ids and return when each existing story was created."""
+        wanted = list(dict.fromkeys(story_ids))
+        found: dict[int, datetime] = {}
+        with self._transaction("read story times", write=False) as conn:
+            for chunk in _chunks(wanted):
+                rows = conn.execute(select(stories.c.id, stories.c.first_seen)
+                                    .where(stories.c.id.in_(chunk))).all()
+                found.update((int(row.id), row.first_seen) for row in rows)
+        return found
+
+    # digests
+
+    def matched_articles(self, watchlist: str, since: datetime,
+                         until: datetime) -> list[tuple[Article, Match, int | None]]:
+        """Take a watchlist and period and return (article, match, story id) with
+        since <= when < until, by `when`."""
+        query = (select(articles, matches.c.topic.label("match_topic"),
+                        matches.c.terms.label("match_terms"))
+                 .join(matches, matches.c.article_url == articles.c.url)
+                 .where(matches.c.watchlist == watchlist, articles.c.when >= since,
+                        articles.c.when < until)
+                 .order_by(articles.c.when, articles.c.id, matches.c.topic))
+        with self._transaction("read matched articles", write=False) as conn:
+            rows = conn.execute(query).all()
+        return [(_article_from_row(row),
+                 Match(article_url=row.url, watchlist=watchlist, topic=row.match_topic,
+                       terms=tuple(json.loads(row.match_terms))),
+                 None if row.story_id is None else int(row.story_id)) for row in rows]
+
+    def last_digest_until(self, watchlist: str) -> datetime | None:
+        """Take a watchlist and return the end of its latest saved digest, or None."""
+        with self._transaction("read last digest", write=False) as conn:
+            found: datetime | None = conn.execute(
+                select(func.max(digests.c.until)).where(digests.c.watchlist == watchlist)
+            ).scalar_one_or_none()
+        return found
+
+    def save_digest(self, key: str, watchlist: str, since: datetime, until: datetime,
+                    payload: str, *, now: datetime) -> bool:
+        """Take a digest's key, period and JSON payload; store it if absent; True if new."""
+        with self._transaction("save digest", write=True) as conn:
+            added = conn.execute(self._insert_new(digests).values(
+                key=key, watchlist=watchlist, since=since, until=until, created_at=now,
+                payload=payload).returning(digests.c.key)).first()
+        return added is not None
+
+    def get_digest(self, key: str) -> DigestRow | None:
+        """Take a digest key and return the saved digest, or None."""
+        with self._transaction("read digest", write=False) as conn:
+            row = conn.execute(select(digests).where(digests.c.key == key)).first()
+        if row is None:
+            return None
+        return DigestRow(key=row.key, watchlist=row.watchlist, since=row.since, until=row.until,
+                         created_at=row.created_at, payload=row.payload)
+
+    # outbox
+
+    def claim_delivery(self, digest_key: str, destination: str, *,
+                       now: datetime) -> DeliveryState:
+        """Take a digest and destination, record a pending delivery if absent, return its
+        state."""
+        with self._transaction("claim delivery", write=True) as conn:
+            conn.execute(self._insert_new(deliveries).values(
+                digest_key=digest_key, destination=destination, status="pending", attempts=0,
+                detail="", updated_at=now))
+            return _read_delivery(conn, digest_key, destination)
+
+    def mark_delivery(self, digest_key: str, destination: str, status: str, *, now: datetime,
+                      detail: str = "", remote_ref: str | None = None) -> None:
+        """Take a delivery's new status and record it; 'sending' counts one more attempt."""
+        if status not in DELIVERY_STATUSES:
+            raise StoreError(f"store: mark delivery failed: unknown status {status!r}")
+        values: dict[str, Any] = {"status": status, "detail": detail, "updated_at": now}
+        if status == "sending":
+            values["attempts"] = deliveries.c.attempts + 1
+        if remote_ref is not None:
+            values["remote_ref"] = remote_ref
+        with self._transaction("mark delivery", write=True) as conn:
+            conn.execute(self._insert_new(deliveries).values(
+                digest_key=digest_key, destination=destination, status="pending", attempts=0,
+                detail="", updated_at=now))
+            conn.execute(update(deliveries).where(
+                deliveries.c.digest_key == digest_key,
+                deliveries.c.destination == destination).values(values))
+
+    def unfinished_deliveries(self) -> list[DeliveryState]:
+        """Return deliveries still pending or sending, oldest first."""
+        with self._transaction("read unfinished deliveries", write=False) as conn:
+            rows = conn.execute(
+                select(deliveries).where(deliveries.c.status.in_(("pending", "sending")))
+                .order_by(deliveries.c.updated_at, deliveries.c.digest_key,
+                          deliveries.c.destination)).all()
+        return [_delivery_from_row(row) for row in rows]
+
+    def reset_delivery(self, digest_key: str, destination: str, *, now: datetime) -> None:
+        """Take a delivery and put it back to pending (attempts kept); absent ones stay
+        absent."""
+        with self._transaction("reset delivery", write=True) as conn:
+            conn.execute(update(deliveries).where(
+                deliveries.c.digest_key == digest_key, deliveries.c.destination == destination
+            ).values(status="pending", detail="reset", updated_at=now))
+
+    def deliveries(self, digest_key: str) -> list[DeliveryState]:
+        """Take a digest key and return its deliveries by destination."""
+        with self._transaction("read deliveries", write=False) as conn:
+            rows = conn.execute(select(deliveries).where(deliveries.c.digest_key == digest_key)
+                                .order_by(deliveries.c.destination)).all()
+        return [_delivery_from_row(row) for row in rows]
+
+    # alerts
+
+    def record_alert(self, watchlist: str, story_id: int, *, now: datetime) -> bool:
+        """Take a watchlist and story; return True if the story had no alert there yet."""
+        with self._transaction("record alert", write=True) as conn:
+            added = conn.execute(self._insert_new(alerts).values(
+                watchlist=watchlist, story_id=story_id, created_at=now
+            ).returning(alerts.c.story_id)).first()
+        return added is not None
+
+    def count_alerts(self, watchlist: str, since: datetime) -> int:
+        """Take a watchlist and time and return how many alerts it got since then."""
+        with self._transaction("count alerts", write=False) as conn:
+            return int(conn.execute(select(func.count()).select_from(alerts).where(
+                alerts.c.watchlist == watchlist, alerts.c.created_at >= since)).scalar_one())
+
+    # ops
+
+    def stats(self) -> dict[str, int]:
+        """Return row counts: feeds, failing feeds, articles, matches, stories, digests, alerts,
+        and deliveries per status."""
+        counted = {"feeds": feeds, "articles": articles, "matches": matches, "stories": stories,
+                   "digests": digests, "alerts": alerts}
+        with self._transaction("read stats", write=False) as conn:
+            found = {name: int(conn.execute(select(func.count()).select_from(table))
+                               .scalar_one()) for name, table in counted.items()}
+            found["feeds_failing"] = int(conn.execute(
+                select(func.count()).select_from(feeds).where(feeds.c.error_count > 0)
+            ).scalar_one())
+            for status in DELIVERY_STATUSES:
+                found[f"deliveries_{status}"] = 0
+            for status, count in conn.execute(select(deliveries.c.status, func.count())
+                                              .group_by(deliveries.c.status)).all():
+                found[f"deliveries_{status}"] = int(count)
+        return found
+
+
+def _chunks(values: Sequence[Any]) -> Iterator[Sequence[Any]]:
+    """Take a sequence and yield slices short enough for one IN (...) list."""
+    for start in range(0, len(values), _CHUNK):
+        yield values[start:start + _CHUNK]
+
+
+def _existing(conn: Connection, column: Column[Any], values: list[str]) -> set[str]:
+    """Take a column and candidate values and return those already stored in it."""
+    found: set[str] = set()
+    for chunk in _chunks(list(dict.fromkeys(values))):
+        found.update(conn.execute(select(column).where(column.in_(chunk))).scalars())
+    return found
+
+
+def _placement_rows(conn: Connection, urls: list[str]) -> dict[str, tuple[int, int | None]]:
+    """Take article urls; return each one's (row id, story id), raising StoreError if unknown."""
+    rows: dict[str, tuple[int, int | None]] = {}
+    for chunk in _chunks(list(dict.fromkeys(urls))):
+        for row in conn.execute(select(articles.c.id, articles.c.url, articles.c.story_id)
+                                .where(articles.c.url.in_(chunk)).with_for_update()):
+            rows[row.url] = (int(row.id), None if row.story_id is None else int(row.story_id))
+    if missing := [url for url in urls if url not in rows]:
+        raise StoreError(f"store: place articles failed: unknown article {missing[0]}")
+    return rows
+
+
+def _article_values(article: Article) -> dict[str, Any]:
+    """Take an article and return its row values (empty guid stored as NULL)."""
+    if not article.url:
+        raise StoreError(f"store: add articles failed: article {article.title!r} has no url")
+    return {"url": article.url, "link": article.link, "guid": article.guid or None,
+            "feed_url": article.feed_url, "source": article.source, "title": article.title,
+            "text": article.text, "author": article.author, "published": article.published,
+            "first_seen": article.first_seen, "when": article.when}
+
+
+def _article_from_row(row: Row[Any]) -> Article:
+    """Take an articles row and return the Article."""
+    return Article(url=row.url, link=row.link, guid=row.guid, feed_url=row.feed_url,
+                   source=row.source, title=row.title, text=row.text, published=row.published,
+                   first_seen=row.first_seen, author=row.author)
+
+
+def _feed_from_row(row: Row[Any]) -> FeedState:
+    """Take a feeds row and return its FeedState."""
+    return FeedState(url=row.url, title=row.title, etag=row.etag,
+                     last_modified=row.last_modified, content_hash=row.content_hash,
+                     last_polled=row.last_polled, last_success=row.last_success,
+                     error_count=int(row.error_count), last_error=row.last_error,
+                     failing_since=row.failing_since, next_poll=row.next_poll)
+
+
+def _delivery_from_row(row: Row[Any]) -> DeliveryState:
+    """Take a deliveries row and return its DeliveryState."""
+    return DeliveryState(digest_key=row.digest_key, destination=row.destination,
+                         status=row.status, attempts=int(row.attempts), detail=row.detail,
+                         remote_ref=row.remote_ref, updated_at=row.updated_at)
+
+
+def _read_delivery(conn: Connection, digest_key: str, destination: str) -> DeliveryState:
+    """Take a connection and a delivery's key and return its current state."""
+    row = conn.execute(select(deliveries).where(
+        deliveries.c.digest_key == digest_key,
+        deliveries.c.destination == destination)).one()
+    return _delivery_from_row(row)

@@ -1,0 +1,212 @@
+"""Alerts: one per story per watchlist, the hourly limit folds the rest, exactly once."""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from fake_slack import FakeSlackServer
+from pydantic import SecretStr
+from test_render import make_story
+
+from digestbot.alerts import alert_stories, send_alerts_for_stories
+from digestbot.config import (
+    ConsoleDestination,
+    FileDestination,
+    SlackConfig,
+    SlackDestination,
+    Topic,
+    Watchlist,
+    load_config,
+)
+from digestbot.deliver import resume_deliveries
+from digestbot.records import Article, DigestStory
+from digestbot.store import Store
+
+NOW = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
+
+
+class Clock:
+    """A settable clock for the I/O edge."""
+
+    def __init__(self, at: datetime) -> None:
+        self.at = at
+
+    def __call__(self) -> datetime:
+        return self.at
+
+
+def watchlist(*, limit: int = 5, alert_deliver: tuple[Any, ...] | None = None) -> Watchlist:
+    return Watchlist(name="castrena-desk", file=Path("castrena-desk.yaml"),
+                     deliver=(SlackDestination(channel="#desk"),), alert_deliver=alert_deliver,
+                     alert_limit=limit, timezone="Europe/London",
+                     topics=(Topic(name="Border", query="border", alert=True),
+                             Topic(name="Ports", query="port")))
+
+
+def stories(store: Store, n: int, start: int = 1) -> list[DigestStory]:
+    """Create n stories in the store (alerts refer to them) and return them as a digest shows."""
+    made = []
+    for i in range(start, start + n):
+        url = f"https://velmora.example.org/checkpoint/{i}"
+        store.add_article(Article(url=url, link=url, guid=None,
+                                  feed_url="https://velmora.example.org/feed.rss",
+                                  source="Velmora Post", title=f"Checkpoint {i}",
+                                  text="Guards stopped traffic at the border.", published=None,
+                                  first_seen=NOW))
+        sid = store.create_story(url, now=NOW)
+        made.append(make_story(sid, f"Velmora checkpoint incident number {i}", quotes=2))
+    return made
+
+
+def run(items: list[Any], store: Store, srv: FakeSlackServer, clock: Clock,
+        stream: io.StringIO | None = None) -> list[Any]:
+    return alert_stories(items, store=store,
+                         slack=SlackConfig(token=SecretStr("xoxb-test-token"),
+                                                     base_url=srv.fake.base_url),
+                         email=None, templates_dir=None, now=clock, console_stream=stream,
+                         retry_delays=(0.01,))
+
+
+def texts(srv: FakeSlackServer) -> list[str]:
+    return ["\n".join(b["text"]["text"] for b in m["blocks"] if b["type"] == "section")
+            for m in srv.fake.all_messages()]
+
+
+def test_alert_shows_headline_sources_and_best_quote_once(slack: FakeSlackServer,
+                                                          store: Store) -> None:
+    wl = watchlist()
+    [story] = stories(store, 1)
+    receipts = run([(wl, "Border", story)], store, slack, Clock(NOW))
+    assert [(r.digest_key, r.status) for r in receipts] == [("alert:castrena-desk:1", "sent")]
+    [message] = slack.fake.all_messages()
+    [body] = texts(slack)
+    assert "|Velmora checkpoint incident number 1>*" in body
+    assert "— Castrena Herald" in body and "— Velmora Post" in body
+    assert "number 1” — *Mira Olenko*" in body
+    assert "Tomas Verhaal" not in body  # only the best quote
+    assert message["text"] == "castrena-desk alert: Velmora checkpoint incident number 1"
+    assert message["metadata"]["event_payload"]["digest_key"] == "alert:castrena-desk:1"
+    # The same story again (next poll, or a second matching topic) gives no second alert.
+    assert run([(wl, "Border", story)], store, slack, Clock(NOW + timedelta(minutes=5))) == []
+    assert len(slack.fake.all_messages()) == 1
+
+
+def test_non_alert_topic_sends_nothing(slack: FakeSlackServer, store: Store) -> None:
+    assert run([(watchlist(), "Ports", stories(store, 1)[0])], store, slack, Clock(NOW)) == []
+    assert slack.fake.all_messages() == []
+
+
+def test_limit_folds_the_rest_into_one_summary(slack: FakeSlackServer, store: Store) -> None:
+    wl = watchlist(limit=2)
+    batch = stories(store, 5)
+    receipts = run([(wl, "Border", s) for s in batch], store, slack, Clock(NOW))
+    assert [r.status for r in receipts] == ["sent"] * 3
+    bodies = texts(slack)
+    assert len(bodies) == 3
+    summary = bodies[2]
+    assert summary.startswith(":bell: *3 more alerts* for castrena-desk:")
+    for s in batch[2:]:
+        assert f"|{s.headline}> (Border)" in summary
+    assert slack.fake.all_messages()[2]["text"] == (
+        "castrena-desk: 3 more alerts: Velmora checkpoint incident number 3; "
+        "Velmora checkpoint incident number 4; Velmora checkpoint incident number 5")
+    # Still within the hour: the limit is used up, so a new story is folded too.
+    later = stories(store, 1, start=6)[0]
+    run([(wl, "Border", later)], store, slack, Clock(NOW + timedelta(minutes=30)))
+    assert texts(slack)[3].startswith(":bell: *1 more alert* for castrena-desk:")
+    # An hour later alerts are single again.
+    hour_later = stories(store, 1, start=7)[0]
+    run([(wl, "Border", hour_later)], store, slack, Clock(NOW + timedelta(minutes=61)))
+    assert texts(slack)[4].startswith(":rotating_light: *<")
+
+
+def test_alert_deliver_overrides_deliver_and_console_gets_text(slack: FakeSlackServer,
+                                                               store: Store) -> None:
+    wl = watchlist(alert_deliver=(ConsoleDestination(),))
+    stream = io.StringIO()
+    [receipt] = run([(wl, "Border", stories(store, 1)[0])], store, slack, Clock(NOW), stream)
+    assert receipt.destination == "console"
+    assert slack.fake.all_messages() == []
+    out = stream.getvalue()
+    assert out.startswith("ALERT · castrena-desk · Border\n")
+    assert "Velmora checkpoint incident number 1" in out and "Sources:" in out
+
+
+def test_alerts_do_not_move_the_digest_period(slack: FakeSlackServer, store: Store) -> None:
+    run([(watchlist(), "Border", stories(store, 1)[0])], store, slack, Clock(NOW))
+    assert store.last_digest_until("castrena-desk") is None
+    row = store.get_digest("alert:castrena-desk:1")
+    assert row is not None and json.loads(row.payload)["kind"] == "alert"
+
+
+def test_pending_alert_is_resumed_as_an_alert(tmp_path: Path, sqlite_url: str) -> None:
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file where the alerts folder should be")
+    wl = watchlist(alert_deliver=(FileDestination(path=blocker / "alerts"),))
+    with Store.open(sqlite_url) as st:
+        [receipt] = alert_stories([(wl, "Border", stories(st, 1)[0])], store=st, slack=None,
+                                  email=None, templates_dir=None, now=Clock(NOW),
+                                  retry_delays=(0.01,))
+        assert receipt.status == "failed" and receipt.detail.startswith("will retry")
+    blocker.unlink()
+    with Store.open(sqlite_url) as st:
+        [resumed] = resume_deliveries(st, slack=None, email=None, templates_dir=None,
+                                      now=Clock(NOW), watchlists=[wl])
+        assert resumed.status == "sent"
+    html = (blocker / "alerts" / "castrena-desk-alert-1.html").read_text(encoding="utf-8")
+    assert ">Alert<" in html and "Velmora checkpoint incident number 1" in html
+
+
+def test_send_alerts_for_stories_from_the_store(tmp_path: Path, store: Store,
+                                                slack: FakeSlackServer) -> None:
+    (tmp_path / "watchlists").mkdir()
+    (tmp_path / "digestbot.yaml").write_text(f"""
+timezone: Europe/London
+database: sqlite:///unused.db
+feeds:
+  - url: https://castrena.example.org/feed.rss
+    name: Castrena Herald
+slack:
+  token: xoxb-test-token
+  base_url: {slack.fake.base_url}
+watchlists_dir: watchlists
+""")
+    (tmp_path / "watchlists" / "castrena-desk.yaml").write_text("""
+name: castrena-desk
+deliver:
+  - slack: {channel: "#desk"}
+topics:
+  - name: Border
+    query: 'border AND Velmora'
+    alert: true
+  - name: Weather
+    query: 'storm'
+""")
+    config = load_config(tmp_path / "digestbot.yaml")
+
+    def article(n: int, title: str, text: str) -> Article:
+        return Article(url=f"https://castrena.example.org/{n}", link=f"https://castrena.example.org/{n}",
+                       guid=None, feed_url="https://castrena.example.org/feed.rss",
+                       source="Castrena Herald", title=title, text=text,
+                       published=NOW - timedelta(minutes=10), first_seen=NOW)
+
+    border = article(1, "Velmora border post closes overnight",
+                     'Guards closed the Velmora border post at midnight. "We had no choice," '
+                     "said captain Ilse Brandvik of the fictional border service.")
+    storm = article(2, "Storm warning for the Castrena coast", "A storm is expected on Sunday.")
+    ids = []
+    for a in (border, storm):
+        assert store.add_article(a)
+        ids.append(store.create_story(a.url, now=NOW))
+    receipts = send_alerts_for_stories(config, store, ids, now=Clock(NOW))
+    assert [r.digest_key for r in receipts] == [f"alert:castrena-desk:{ids[0]}"]
+    [body] = texts(slack)
+    assert "Velmora border post closes overnight" in body
+    assert "Storm" not in body
+    # The pipeline calling again with the same new stories sends nothing more.
+    assert send_alerts_for_stories(config, store, ids, now=Clock(NOW)) == []
+    assert len(slack.fake.all_messages()) == 1

@@ -1,0 +1,243 @@
+"""End to end through the real pipeline: a local feed server, a real SQLite file, the CLI."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from http.server import BaseHTTPRequestHandler
+from pathlib import Path
+
+import pytest
+from conftest import LocalServer, Response
+
+from digestbot.cli import main
+from digestbot.config import Config, load_config
+from digestbot.pipeline import make_digest, poll
+from digestbot.store import Store
+
+NOW = datetime.now(UTC).replace(microsecond=0)
+
+PARAGRAPHS = {
+    "ferry": [
+        "The ferry service between Tollan and the island of Brisk was suspended on Monday after "
+        "a storm damaged the harbour wall at Tollan, the port authority said.",
+        "Harbour master Edith Grune said repairs would take at least a week. \"We will not put "
+        "passengers on the water until the wall is safe,\" Ms Grune said.",
+        "About 2,000 islanders rely on the ferry for supplies. The regional council said it would "
+        "fly in food and medicine by helicopter from Wednesday.",
+    ],
+    "ferry2": [
+        "Islanders on Brisk faced a week without ferries after storm waves broke part of the "
+        "harbour wall at Tollan, halting the only regular service to the island.",
+        "\"We will not put passengers on the water until the wall is safe,\" said Edith Grune, the "
+        "harbour master, adding that engineers were inspecting the damage.",
+        "The regional council promised helicopter deliveries of food and medicine to the 2,000 "
+        "people who live on the island.",
+    ],
+    "orchard": [
+        "Apple growers in the Selm valley expect their best harvest in a decade after a warm "
+        "spring and a dry late summer, the growers' cooperative said on Tuesday.",
+        "Cooperative chair Oskar Tamm said prices would stay stable. \"There is plenty of fruit "
+        "and plenty of demand, which is the best place to be,\" Mr Tamm said.",
+        "Pickers from neighbouring towns have been hired for an extra two weeks.",
+    ],
+}
+
+BOILERPLATE = "Sign up for our newsletter and get the day's top stories in your inbox."
+
+
+def page(title: str, paragraphs: list[str]) -> str:
+    half = len(paragraphs) // 2 + 1
+    first = "".join(f"<p>{p}</p>" for p in paragraphs[:half])
+    rest = "".join(f"<p>{p}</p>" for p in paragraphs[half:])
+    return (
+        "<html><head><title>" + title + "</title></head><body>"
+        "<div class='cookie-banner'><p>We use cookies to improve your experience.</p></div>"
+        "<nav><a href='/'>Home</a><a href='/news'>News</a><a href='/sport'>Sport</a></nav>"
+        f"<article><h1>{title}</h1>{first}"
+        "<p><strong>Read more:</strong> <a href='/x'>Earlier: what we know about Tollan</a></p>"
+        f"{rest}</article>"
+        f"<aside class='newsletter'><p>{BOILERPLATE}</p></aside>"
+        "<footer><p>© 2026 Example Gazette. All rights reserved.</p></footer></body></html>"
+    )
+
+
+def rss(server: LocalServer, items: list[tuple[str, str, str, timedelta]]) -> str:
+    entries = "".join(
+        f"<item><title>{title}</title><link>{server.url(path)}</link>"
+        f"<guid isPermaLink='false'>{guid}</guid>"
+        f"<pubDate>{format_datetime(NOW - age)}</pubDate>"
+        f"<description>Short teaser.</description></item>"
+        for title, path, guid, age in items)
+    return (f"<?xml version='1.0' encoding='utf-8'?><rss version='2.0'><channel>"
+            f"<title>Feed</title><link>{server.base}</link>{entries}</channel></rss>")
+
+
+def conditional(body: str, etag: str) -> Response:
+    """A feed that answers 304 when the client sends back its ETag."""
+
+    def answer(handler: BaseHTTPRequestHandler) -> Response:
+        if handler.headers.get("If-None-Match") == etag:
+            return Response(b"", status=304, headers={"ETag": etag})
+        return Response(body, headers={"ETag": etag})
+
+    return Response(dynamic=answer)
+
+
+@pytest.fixture
+def site(server: LocalServer) -> LocalServer:
+    server.routes["/gazette/ferry"] = Response(
+        page("Storm halts Tollan ferry to Brisk", PARAGRAPHS["ferry"]), content_type="text/html")
+    server.routes["/courier/brisk"] = Response(
+        page("Brisk islanders cut off as storm wrecks harbour wall", PARAGRAPHS["ferry2"]),
+        content_type="text/html")
+    server.routes["/gazette/orchard"] = Response(
+        page("Selm valley expects record apple harvest", PARAGRAPHS["orchard"]),
+        content_type="text/html")
+    server.routes["/gazette.rss"] = conditional(rss(server, [
+        ("Storm halts Tollan ferry to Brisk", "/gazette/ferry", "g-1", timedelta(hours=3)),
+        ("Selm valley expects record apple harvest", "/gazette/orchard", "g-2",
+         timedelta(hours=5)),
+    ]), etag='"gazette-v1"')
+    server.routes["/courier.rss"] = Response(rss(server, [
+        ("Brisk islanders cut off as storm wrecks harbour wall", "/courier/brisk", "c-1",
+         timedelta(hours=2)),
+        # The same gazette article syndicated in a second feed, with other tracking params.
+        ("Storm halts Tollan ferry to Brisk", "/gazette/ferry?utm_campaign=x#top", "c-2",
+         timedelta(hours=3)),
+    ]))
+    server.routes["/broken.rss"] = Response(b"oops", status=500, content_type="text/plain")
+    server.routes["/html.rss"] = Response("<html><body>Not a feed</body></html>",
+                                          content_type="text/html")
+    return server
+
+
+def write_config(tmp_path: Path, server: LocalServer) -> Path:
+    (tmp_path / "watchlists").mkdir()
+    (tmp_path / "watchlists" / "islands.yaml").write_text(
+        "name: islands\n"
+        "deliver:\n  - console: {}\n"
+        "topics:\n"
+        "  - name: Ferries\n    query: 'ferry OR ferries OR harbour'\n"
+        "  - name: Farming\n    query: 'harvest AND (apple* OR orchard*)'\n"
+        "  - name: Nothing\n    query: 'volcano'\n", encoding="utf-8")
+    path = tmp_path / "digestbot.yaml"
+    path.write_text(
+        "timezone: Europe/London\n"
+        "database: sqlite:///state/digestbot.db\n"
+        "fetch:\n  full_text: true\n  allow_private: true\n  deadline: 10\n"
+        "feeds:\n"
+        f"  - {{url: '{server.url('/gazette.rss')}', name: Example Gazette}}\n"
+        f"  - {{url: '{server.url('/courier.rss')}', name: Island Courier}}\n"
+        f"  - {{url: '{server.url('/broken.rss')}', name: Broken}}\n"
+        f"  - {{url: '{server.url('/html.rss')}', name: Not A Feed}}\n"
+        "watchlists_dir: watchlists\n", encoding="utf-8")
+    return path
+
+
+def run_poll(config: Config, store: Store):  # type: ignore[no-untyped-def]
+    return asyncio.run(poll(config, store))
+
+
+def test_poll_stores_each_article_once_and_survives_bad_feeds(site: LocalServer,
+                                                              tmp_path: Path) -> None:
+    config = load_config(write_config(tmp_path, site), env={})
+    with Store.open(config.database) as store:
+        first = run_poll(config, store)
+        statuses = {r.url.rsplit("/", 1)[1]: r.status for r in first.feeds}
+        assert statuses == {"gazette.rss": "ok", "courier.rss": "ok", "broken.rss": "failed",
+                            "html.rss": "failed"}
+        # The syndicated copy in the courier feed is the same article as the gazette's.
+        assert sorted(a.url.rsplit("/", 1)[1] for a in first.articles) == [
+            "brisk", "ferry", "orchard"]
+        ferry = store.get_article(site.url("/gazette/ferry"))
+        assert ferry is not None and ferry.source in ("Example Gazette", "Island Courier")
+        assert "Ms Grune said" in ferry.text
+        assert BOILERPLATE not in ferry.text and "cookies" not in ferry.text
+        assert "Read more" not in ferry.text
+
+        second = run_poll(config, store)
+        assert second.articles == ()
+        by_name = {r.url.rsplit("/", 1)[1]: r.status for r in second.feeds}
+        assert by_name["gazette.rss"] == "not_modified"
+        assert by_name["courier.rss"] == "unchanged"
+        states = {s.url.rsplit("/", 1)[1]: s for s in store.feed_states()}
+        assert states["broken.rss"].error_count == 2
+        assert "500" in (states["broken.rss"].last_error or "")
+        assert store.stats()["articles"] == 3
+    gazette_requests = [r for r in site.requests if r.path == "/gazette.rss"]
+    assert gazette_requests[1].headers.get("If-None-Match") == '"gazette-v1"'
+
+
+def test_digest_groups_matches_into_linked_stories(site: LocalServer, tmp_path: Path) -> None:
+    config = load_config(write_config(tmp_path, site), env={})
+    with Store.open(config.database) as store:
+        run_poll(config, store)
+        digest = make_digest(config, store, config.watchlist("islands"),
+                             now=NOW + timedelta(minutes=1), since=NOW - timedelta(days=1))
+    names = [t.name for t in digest.topics]
+    assert names == ["Ferries", "Farming"]
+    ferries = digest.topics[0].stories
+    urls = [a.url for s in ferries for a in s.articles]
+    assert len(urls) == len(set(urls)), "every article linked once"
+    assert {u.rsplit("/", 1)[1] for u in urls} == {"ferry", "brisk"}
+    for story in ferries:
+        assert story.summary and BOILERPLATE not in story.summary
+        assert set(story.terms) <= {"ferry", "ferries", "harbour"}
+        for sentence in story.summary_sentences:
+            assert any(sentence in " ".join(PARAGRAPHS[k]) for k in ("ferry", "ferry2"))
+    quotes = [q for s in ferries for q in s.quotes]
+    assert any(q.speaker == "Edith Grune" and "wall is safe" in q.text for q in quotes)
+
+
+def test_cli_digest_json_dry_run(site: LocalServer, tmp_path: Path,
+                                 capsys: pytest.CaptureFixture[str]) -> None:
+    path = write_config(tmp_path, site)
+    assert main(["--config", str(path), "poll"]) == 0
+    out = capsys.readouterr().out
+    assert "3 new articles" in out and "2 failed" in out
+    since = (NOW - timedelta(days=1)).isoformat()
+    assert main(["--config", str(path), "digest", "islands", "--dry-run", "--format", "json",
+                 "--since", since]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["watchlist"] == "islands"
+    topics = {t["name"]: t for t in data["topics"]}
+    assert set(topics) == {"Ferries", "Farming"}
+    story = topics["Farming"]["stories"][0]
+    assert story["articles"][0]["url"].endswith("/gazette/orchard")
+    assert story["articles"][0]["source"] == "Example Gazette"
+    assert any(q["speaker"] == "Oskar Tamm" for q in story["quotes"])
+    # A dry run records nothing: the next digest still starts from the same place.
+    with Store.open(load_config(path, env={}).database) as store:
+        assert store.last_digest_until("islands") is None
+
+
+def test_cli_check_reports_bad_watchlist_in_one_line(tmp_path: Path, site: LocalServer,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    path = write_config(tmp_path, site)
+    assert main(["--config", str(path), "check"]) == 0
+    assert "islands" in capsys.readouterr().out
+    bad = tmp_path / "watchlists" / "islands.yaml"
+    bad.write_text(bad.read_text().replace("'volcano'", "'(volcano'"), encoding="utf-8")
+    assert main(["--config", str(path), "check"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "islands.yaml:" in err and "query" in err and "Traceback" not in err
+
+
+def test_cli_poll_alerts_each_new_story_of_an_alert_topic_once(
+        site: LocalServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write_config(tmp_path, site)
+    wl = tmp_path / "watchlists" / "islands.yaml"
+    wl.write_text(wl.read_text().replace("'ferry OR ferries OR harbour'\n",
+                                         "'ferry OR ferries OR harbour'\n    alert: true\n"),
+                  encoding="utf-8")
+    assert main(["--config", str(path), "poll"]) == 0
+    out = capsys.readouterr().out
+    assert "alert console: sent" in out
+    assert "Storm halts Tollan ferry to Brisk" in out or "Brisk islanders" in out
+    assert "apple harvest" not in out.split("new stories")[1]  # not an alert topic
+    assert main(["--config", str(path), "poll"]) == 0
+    assert "alert" not in capsys.readouterr().out
