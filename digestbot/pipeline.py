@@ -26,7 +26,7 @@ from digestbot.feeds import parse_feed
 from digestbot.fetch import content_hash, decode_html, fetch_url, make_client
 from digestbot.match import match_document, tokenize_document
 from digestbot.records import Article, Digest, FeedEntry, Match
-from digestbot.store import Store
+from digestbot.store import FeedState, Store
 from digestbot.urls import canonicalize_url, host_of
 
 log = logging.getLogger("digestbot.pipeline")
@@ -89,13 +89,20 @@ async def poll(config: Config, store: Store, *, client: httpx.AsyncClient | None
     feeds = config.feeds if feeds is None else feeds
     limits = _Limits(asyncio.Semaphore(config.fetch.concurrency), config.fetch.per_host)
     own_client = client is None
-    http = client or make_client(user_agent=config.fetch.user_agent, timeout=config.fetch.timeout)
+    http = client or make_client(user_agent=config.fetch.user_agent, timeout=config.fetch.timeout,
+                                 max_connections=config.fetch.concurrency)
     articles: list[Article] = []
     matches: list[Match] = []
     stories: list[int] = []
     reports: list[FeedReport] = []
+    # One read and one write for the feeds' bookkeeping instead of one per feed: a repeat poll
+    # of unchanged feeds is then mostly waiting on the network.
+    states = {s.url: s for s in store.feed_states()}
+    unchanged: list[str] = []
     try:
-        jobs = [asyncio.create_task(_poll_feed(f, config, store, http, limits, now)) for f in feeds]
+        jobs = [asyncio.create_task(_poll_feed(f, config, store, http, limits, now,
+                                               states.get(f.url), unchanged))
+                for f in feeds]
         try:
             for done, job in enumerate(asyncio.as_completed(jobs), start=1):
                 report, new = await job
@@ -109,6 +116,7 @@ async def poll(config: Config, store: Store, *, client: httpx.AsyncClient | None
             for job in jobs:
                 job.cancel()
             await asyncio.gather(*jobs, return_exceptions=True)
+        store.record_feeds_not_modified(unchanged, now=now())
         # One pass in published order once every feed is in: stories grow in the order events
         # happened, whichever feed answered first. Articles stored but not placed by a poll
         # that died (or by one still fetching) go first; with no await from here on, no other
@@ -130,9 +138,10 @@ async def poll(config: Config, store: Store, *, client: httpx.AsyncClient | None
 
 
 async def _poll_feed(feed: FeedConfig, config: Config, store: Store, client: httpx.AsyncClient,
-                     limits: _Limits, now: Clock) -> tuple[FeedReport, list[Article]]:
-    """Fetch, parse and store one feed; any failure is recorded and never escapes."""
-    state = store.feed_state(feed.url)
+                     limits: _Limits, now: Clock, state: FeedState | None,
+                     unchanged: list[str]) -> tuple[FeedReport, list[Article]]:
+    """Fetch, parse and store one feed; any failure is recorded and never escapes.
+    A feed with nothing new is added to `unchanged`, for the caller to record."""
     try:
         async with limits.total, limits.host(feed.url):
             result = await fetch_url(
@@ -144,11 +153,11 @@ async def _poll_feed(feed: FeedConfig, config: Config, store: Store, client: htt
                 allow_private=True)  # the operator chose this URL
         cache_control = result.headers.get("cache-control")
         if result.not_modified:
-            store.record_feed_not_modified(feed.url, now=now())
+            unchanged.append(feed.url)
             return FeedReport(feed.url, "not_modified", cache_control=cache_control), []
         digest = content_hash(result.content)
         if state is not None and state.content_hash == digest:
-            store.record_feed_not_modified(feed.url, now=now())
+            unchanged.append(feed.url)
             return FeedReport(feed.url, "unchanged", cache_control=cache_control), []
         parsed = await asyncio.to_thread(parse_feed, result.content, url=result.final_url,
                                          content_type=result.headers.get("content-type"))

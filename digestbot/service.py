@@ -477,7 +477,8 @@ async def run_service(config_path: Path, *, stop: asyncio.Event | None = None,
     """Take the config path; run polls and digests until SIGTERM/SIGINT (or `stop`); return 0."""
     config = load_config(config_path)
     store = Store.open(config.database)
-    client = make_client(user_agent=config.fetch.user_agent, timeout=config.fetch.timeout)
+    client = make_client(user_agent=config.fetch.user_agent, timeout=config.fetch.timeout,
+                         max_connections=config.fetch.concurrency)
     service = Service(config_path, config, store, client=client, clock=clock, policy=policy,
                       console_stream=console_stream)
     stopping = stop or asyncio.Event()

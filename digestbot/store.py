@@ -193,14 +193,16 @@ class Store:
             conn.execute(self._insert_new(feeds).values(url=url, error_count=0))
             conn.execute(update(feeds).where(feeds.c.url == url).values(values))
 
-    def record_feed_not_modified(self, url: str, *, now: datetime,
-                                 next_poll: datetime | None = None) -> None:
-        """Take a feed that answered 304 and record a successful poll, keeping validators."""
-        with self._transaction("record feed not modified", write=True) as conn:
-            conn.execute(self._insert_new(feeds).values(url=url, error_count=0))
-            conn.execute(update(feeds).where(feeds.c.url == url).values(
+    def record_feeds_not_modified(self, urls: Sequence[str], *, now: datetime) -> None:
+        """Take feeds that answered 304 (or sent what we had) and record one successful poll
+        for all of them in one transaction, keeping their validators."""
+        if not urls:
+            return
+        with self._transaction(f"record {len(urls)} feeds not modified", write=True) as conn:
+            conn.execute(self._insert_new(feeds), [{"url": u, "error_count": 0} for u in urls])
+            conn.execute(update(feeds).where(feeds.c.url == bindparam("feed_url")).values(
                 last_polled=now, last_success=now, error_count=0, last_error=None,
-                failing_since=None, next_poll=next_poll))
+                failing_since=None), [{"feed_url": u} for u in urls])
 
     def record_feed_failure(self, url: str, reason: str, *, now: datetime,
                             next_poll: datetime | None = None) -> FeedState:
@@ -240,26 +242,23 @@ class Store:
         rows = [_article_values(article) for article in batch]
         if not rows:
             return []
+        seen_urls: set[str] = set()
+        seen_guids: set[str] = set()
+        candidates: list[int] = []
+        for index, row in enumerate(rows):
+            if row["url"] in seen_urls or (row["guid"] and row["guid"] in seen_guids):
+                continue
+            candidates.append(index)
+            seen_urls.add(row["url"])
+            if row["guid"]:
+                seen_guids.add(row["guid"])
+        # No lookup first: RETURNING names only the rows really inserted, so a url or guid
+        # already stored (by us or by another process a moment ago) reads as known.
+        # Sorted so concurrent PostgreSQL writers take unique-key locks in one order.
+        stmt = self._insert_new(articles).returning(articles.c.url)
+        ordered = sorted((rows[i] for i in candidates), key=lambda r: str(r["url"]))
         with self._transaction(f"add {len(rows)} articles", write=True) as conn:
-            known_urls = _existing(conn, articles.c.url, [r["url"] for r in rows])
-            known_guids = _existing(conn, articles.c.guid, [r["guid"] for r in rows if r["guid"]])
-            candidates: list[int] = []
-            for index, row in enumerate(rows):
-                if row["url"] in known_urls or (row["guid"] and row["guid"] in known_guids):
-                    continue
-                candidates.append(index)
-                known_urls.add(row["url"])
-                if row["guid"]:
-                    known_guids.add(row["guid"])
-            inserted: set[str] = set()
-            if candidates:
-                # RETURNING names only the rows really inserted, which also covers another
-                # process inserting the same article between our lookup and this insert.
-                # Sorted so concurrent PostgreSQL writers take unique-key locks in one order.
-                stmt = self._insert_new(articles).returning(articles.c.url)
-                ordered = sorted((rows[i] for i in candidates), key=lambda r: str(r["url"]))
-                result = conn.execute(stmt, ordered)
-                inserted = set(result.scalars())
+            inserted = set(conn.execute(stmt, ordered).scalars())
         chosen = set(candidates)
         return [i in chosen and rows[i]["url"] in inserted for i in range(len(rows))]
 

@@ -406,13 +406,18 @@ def test_feed_state_failure_success_and_not_modified(store: Store) -> None:
     assert (state.error_count, state.failing_since, state.last_error) == (0, None, None)
     assert (state.title, state.etag, state.content_hash) == ("Lowmarsh Gazette", '"v2"', "def456")
 
-    store.record_feed_not_modified(url, now=later + timedelta(hours=1),
-                                   next_poll=later + timedelta(hours=2))
-    store.record_feed_not_modified("https://quiet.example/feed", now=later)
+    store.record_feed_failure(url, "fetch failed: reset", now=later)
+    store.record_next_poll(url, later + timedelta(hours=2))
+    store.record_feeds_not_modified([url, "https://quiet.example/feed"],
+                                    now=later + timedelta(hours=1))
+    store.record_feeds_not_modified([], now=later + timedelta(hours=9))
     state = store.feed_state(url)
     assert state is not None
     assert (state.etag, state.last_polled, state.next_poll) == (
         '"v2"', later + timedelta(hours=1), later + timedelta(hours=2))
+    assert (state.error_count, state.failing_since, state.last_error) == (0, None, None)
+    quiet = store.feed_state("https://quiet.example/feed")
+    assert quiet is not None and quiet.last_success == later + timedelta(hours=1)
     assert [s.url for s in store.feed_states()] == ["https://lowmarsh-gazette.example/rss",
                                                     "https://quiet.example/feed"]
     assert store.stats()["feeds"] == 2 and store.stats()["feeds_failing"] == 0
