@@ -106,11 +106,12 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_poll(args: argparse.Namespace) -> int:
     from digestbot.pipeline import poll
     from digestbot.progress import Progress
+    from digestbot.workers import worker_pool
 
     config = _load(args)
     with _open_store(config) as store:
-        with Progress("polling feeds") as progress:
-            report = asyncio.run(poll(config, store, progress=progress.update))
+        with Progress("polling feeds") as progress, worker_pool(config.fetch.workers) as offload:
+            report = asyncio.run(poll(config, store, progress=progress.update, offload=offload))
         print(f"polled {len(report.feeds)} feeds: {len(report.articles)} new articles, "
               f"{len(report.matches)} new matches, {len(report.new_stories)} new stories, "
               f"{len(report.failed)} failed")

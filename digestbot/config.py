@@ -112,6 +112,9 @@ class FetchSettings(_Model):
     user_agent: Text = f"digestbot/{__version__} (+https://github.com/digestbot/digestbot)"
     concurrency: int = Field(default=64, ge=1)  # requests in flight; per_host bounds each site
     per_host: int = Field(default=4, ge=1)
+    # Processes that parse feeds and extract text; None: one per core (at most 8); 0 or 1:
+    # threads in the main process.
+    workers: int | None = Field(default=None, ge=0)
 
 
 class FeedConfig(_Model):

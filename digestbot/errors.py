@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class DigestbotError(Exception):
     """Base of every error digestbot raises on purpose."""
@@ -58,6 +60,10 @@ class FeedError(DigestbotError):
         self.url = url
         self.reason = reason
         super().__init__(f"feed failed for {url}: {reason}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled back from parsing worker processes; the default would pass only the message.
+        return (type(self), (self.url, self.reason))
 
 
 class StoreError(DigestbotError):

@@ -15,19 +15,24 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
+from typing import TYPE_CHECKING
 
 import httpx
 
-from digestbot.cluster import StoryIndex
 from digestbot.config import Config, FeedConfig, Watchlist
-from digestbot.digest import DigestInput, build_digest
 from digestbot.errors import BlockedAddressError, FeedError, FetchError
-from digestbot.feeds import parse_feed
 from digestbot.fetch import content_hash, decode_html, fetch_url, make_client
 from digestbot.match import match_document, tokenize_document
 from digestbot.records import Article, Digest, FeedEntry, Match
 from digestbot.store import FeedState, Store
 from digestbot.urls import canonicalize_url, host_of
+from digestbot.workers import Offload, WorkerError
+
+# Parsing, clustering and digest building are imported where they are first needed: a poll of
+# unchanged feeds (and `digestbot check`) never loads them, which keeps CLI start-up quick.
+if TYPE_CHECKING:
+    from digestbot.cluster import StoryIndex
 
 log = logging.getLogger("digestbot.pipeline")
 
@@ -83,8 +88,10 @@ class _Limits:
 async def poll(config: Config, store: Store, *, client: httpx.AsyncClient | None = None,
                index: StoryIndex | None = None, now: Clock = utcnow,
                feeds: tuple[FeedConfig, ...] | None = None,
-               progress: Callable[[int, int], None] | None = None) -> PollReport:
-    """Poll every feed (or the given ones) once; return what was new."""
+               progress: Callable[[int, int], None] | None = None,
+               offload: Offload | None = None) -> PollReport:
+    """Poll every feed (or the given ones) once; return what was new. Parsing and text
+    extraction run in `offload` (a worker pool), else in threads."""
     started = now()
     feeds = config.feeds if feeds is None else feeds
     limits = _Limits(asyncio.Semaphore(config.fetch.concurrency), config.fetch.per_host)
@@ -99,9 +106,10 @@ async def poll(config: Config, store: Store, *, client: httpx.AsyncClient | None
     # of unchanged feeds is then mostly waiting on the network.
     states = {s.url: s for s in store.feed_states()}
     unchanged: list[str] = []
+    offload = offload or Offload()
     try:
         jobs = [asyncio.create_task(_poll_feed(f, config, store, http, limits, now,
-                                               states.get(f.url), unchanged))
+                                               states.get(f.url), unchanged, offload))
                 for f in feeds]
         try:
             for done, job in enumerate(asyncio.as_completed(jobs), start=1):
@@ -139,7 +147,7 @@ async def poll(config: Config, store: Store, *, client: httpx.AsyncClient | None
 
 async def _poll_feed(feed: FeedConfig, config: Config, store: Store, client: httpx.AsyncClient,
                      limits: _Limits, now: Clock, state: FeedState | None,
-                     unchanged: list[str]) -> tuple[FeedReport, list[Article]]:
+                     unchanged: list[str], offload: Offload) -> tuple[FeedReport, list[Article]]:
     """Fetch, parse and store one feed; any failure is recorded and never escapes.
     A feed with nothing new is added to `unchanged`, for the caller to record."""
     try:
@@ -159,11 +167,13 @@ async def _poll_feed(feed: FeedConfig, config: Config, store: Store, client: htt
         if state is not None and state.content_hash == digest:
             unchanged.append(feed.url)
             return FeedReport(feed.url, "unchanged", cache_control=cache_control), []
-        parsed = await asyncio.to_thread(parse_feed, result.content, url=result.final_url,
-                                         content_type=result.headers.get("content-type"))
+        from digestbot.feeds import parse_feed
+
+        parsed = await offload.run(partial(parse_feed, result.content, url=result.final_url,
+                                           content_type=result.headers.get("content-type")))
         fresh = _new_entries(parsed.entries, store)
-        carried = await asyncio.to_thread(carried_texts, fresh)
-        texts = await asyncio.gather(*(_article_text(e, c, feed, config, client, limits)
+        carried = await offload.run(carried_texts, fresh) if fresh else []
+        texts = await asyncio.gather(*(_article_text(e, c, feed, config, client, limits, offload)
                                        for e, c in zip(fresh, carried, strict=True)))
         stamp = now()
         articles = [_make_article(e, feed, parsed.title, text, stamp)
@@ -172,8 +182,8 @@ async def _poll_feed(feed: FeedConfig, config: Config, store: Store, client: htt
         store.record_feed_success(feed.url, now=now(), etag=result.etag,
                                   last_modified=result.last_modified, content_hash=digest,
                                   title=parsed.title)
-    except (FetchError, FeedError) as err:
-        reason = err.reason
+    except (FetchError, FeedError, WorkerError) as err:
+        reason = str(err) if isinstance(err, WorkerError) else err.reason
         store.record_feed_failure(feed.url, reason, now=now())
         log.warning("feed failed", extra={"feed": feed.url, "reason": reason})
         retry_after = err.retry_after if isinstance(err, FetchError) else None
@@ -211,7 +221,7 @@ def carried_texts(entries: list[FeedEntry]) -> list[str]:
 
 
 async def _article_text(entry: FeedEntry, carried: str, feed: FeedConfig, config: Config,
-                        client: httpx.AsyncClient, limits: _Limits) -> str:
+                        client: httpx.AsyncClient, limits: _Limits, offload: Offload) -> str:
     """Full text from the feed when it carries it, else from the article page, else the summary."""
     from digestbot.extract import extract_article_text, is_full_text
 
@@ -229,7 +239,11 @@ async def _article_text(entry: FeedEntry, carried: str, feed: FeedConfig, config
         level = logging.WARNING if isinstance(err, BlockedAddressError) else logging.INFO
         log.log(level, "page not fetched", extra={"url": entry.link, "reason": err.reason})
         return carried
-    text = await asyncio.to_thread(extract_article_text, decode_html(page), page.final_url)
+    try:
+        text = await offload.run(extract_article_text, decode_html(page), page.final_url)
+    except WorkerError as err:
+        log.warning("page not extracted", extra={"url": entry.link, "reason": str(err)})
+        return carried
     return text if len(text) > len(carried) else carried
 
 
@@ -260,6 +274,8 @@ def match_article(article: Article, watchlists: tuple[Watchlist, ...]) -> list[M
 
 def load_story_index(config: Config, store: Store, *, now: datetime) -> StoryIndex:
     """Rebuild the in-memory same-story index from the store's recent articles."""
+    from digestbot.cluster import StoryIndex
+
     window = timedelta(days=config.clustering.window_days)
     index = StoryIndex(now=now, window=window)
     for article, story_id in store.articles_since(now - window):
@@ -304,6 +320,8 @@ def place_articles(batch: list[Article], store: Store, index: StoryIndex, *,
 def make_digest(config: Config, store: Store, watchlist: Watchlist, *, now: datetime,
                 since: datetime | None = None, until: datetime | None = None) -> Digest:
     """Build one watchlist's digest; by default it covers the time since its last digest."""
+    from digestbot.digest import DigestInput, build_digest
+
     until = until or now
     since = since or store.last_digest_until(watchlist.name) or until - timedelta(days=1)
     rows = store.matched_articles(watchlist.name, since, until)

@@ -53,6 +53,7 @@ from digestbot.schedule import (
 )
 from digestbot.send_slack import make_slack_client, post_ops_notice
 from digestbot.store import FeedState, Store
+from digestbot.workers import Offload, worker_pool
 
 log = logging.getLogger("digestbot.service")
 
@@ -69,12 +70,13 @@ class Service:
     def __init__(self, config_path: Path, config: Config, store: Store, *,
                  client: httpx.AsyncClient, clock: Clock = utcnow,
                  policy: PollPolicy | None = None, rng: random.Random | None = None,
-                 console_stream: TextIO | None = None) -> None:
+                 console_stream: TextIO | None = None, offload: Offload | None = None) -> None:
         """Take the loaded config, open store and shared HTTP client; build the idle service."""
         self.config_path = config_path
         self.config = config
         self.store = store
         self.client = client
+        self.offload = offload or Offload()
         self.clock = clock
         self.fixed_policy = policy
         self.policy = policy or poll_policy(config)
@@ -199,7 +201,8 @@ class Service:
         try:
             async with self.feed_slots:
                 report = await poll(self.config, self.store, client=self.client,
-                                    index=self.index, now=self.clock, feeds=(feed,))
+                                    index=self.index, now=self.clock, feeds=(feed,),
+                                    offload=self.offload)
             feed_report = next((r for r in report.feeds if r.url == feed.url), None)
             finished = self.clock()
             self.last_poll = finished
@@ -479,8 +482,17 @@ async def run_service(config_path: Path, *, stop: asyncio.Event | None = None,
     store = Store.open(config.database)
     client = make_client(user_agent=config.fetch.user_agent, timeout=config.fetch.timeout,
                          max_connections=config.fetch.concurrency)
+    with worker_pool(config.fetch.workers) as offload:
+        return await _serve(config_path, config, store, client, offload, stop=stop, clock=clock,
+                            policy=policy, console_stream=console_stream)
+
+
+async def _serve(config_path: Path, config: Config, store: Store, client: httpx.AsyncClient,
+                 offload: Offload, *, stop: asyncio.Event | None, clock: Clock,
+                 policy: PollPolicy | None, console_stream: TextIO | None) -> int:
+    """Run the service with its open store, client and workers until stopped; return 0."""
     service = Service(config_path, config, store, client=client, clock=clock, policy=policy,
-                      console_stream=console_stream)
+                      console_stream=console_stream, offload=offload)
     stopping = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

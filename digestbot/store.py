@@ -26,7 +26,6 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.sql.dml import Insert
@@ -157,6 +156,9 @@ class Store:
         """Take a table and return an INSERT that skips rows hitting any unique key."""
         if self._engine.dialect.name == "sqlite":
             return sqlite_insert(table).on_conflict_do_nothing()
+        # Imported here: loading the PostgreSQL dialect costs SQLite users start-up time.
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
         return pg_insert(table).on_conflict_do_nothing()
 
     def schema_version(self) -> int:

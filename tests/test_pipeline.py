@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler
@@ -16,6 +17,7 @@ from digestbot.cli import main
 from digestbot.config import Config, load_config
 from digestbot.pipeline import make_digest, poll
 from digestbot.store import Store
+from digestbot.workers import Offload, WorkerError, worker_pool
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 
@@ -241,3 +243,38 @@ def test_cli_poll_alerts_each_new_story_of_an_alert_topic_once(
     assert "apple harvest" not in out.split("new stories")[1]  # not an alert topic
     assert main(["--config", str(path), "poll"]) == 0
     assert "alert" not in capsys.readouterr().out
+
+
+def _exit_worker() -> None:
+    os._exit(3)  # what a parser crash or the OOM killer looks like from the pool
+
+
+def test_poll_in_worker_processes_stores_what_threads_store(site: LocalServer,
+                                                            tmp_path: Path) -> None:
+    stored = []
+    for name, workers in (("threads", 0), ("processes", 2)):
+        (tmp_path / name).mkdir()
+        config = load_config(write_config(tmp_path / name, site), env={})
+        with Store.open(config.database) as store, worker_pool(workers) as offload:
+            report = asyncio.run(poll(config, store, offload=offload))
+            assert (offload.pool is None) == (workers == 0)
+            texts = {a.url: (a.title, a.text) for a in report.articles}
+            failures = {r.url: r.error for r in report.feeds if r.status == "failed"}
+        stored.append((texts, failures))
+    (thread_texts, thread_failures), (process_texts, process_failures) = stored
+    assert len(thread_texts) == 3 and process_texts == thread_texts
+    # A FeedError raised in a worker comes back whole, reason included.
+    assert process_failures == thread_failures
+    assert "not" in (process_failures[site.url("/html.rss")] or "")
+
+
+def test_offload_falls_back_to_threads_after_a_worker_dies() -> None:
+    async def run(offload: Offload) -> None:
+        assert await offload.run(os.getpid) != os.getpid()
+        with pytest.raises(WorkerError, match="worker: process died"):
+            await offload.run(_exit_worker)
+        assert offload.broken
+        assert await offload.run(os.getpid) == os.getpid()
+
+    with worker_pool(2) as offload:
+        asyncio.run(run(offload))

@@ -1,0 +1,71 @@
+"""CPU work off the event loop: feed parsing and HTML-to-text, in threads or worker processes.
+
+Threads keep the event loop answering but share one core (the GIL); a first poll of hundreds
+of feeds is mostly parsing and text extraction, so with a process pool it uses every core.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import os
+from collections.abc import Callable, Iterator
+from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+from digestbot.errors import DigestbotError
+
+T = TypeVar("T")
+
+# Loaded once in the fork server, so each worker starts with them imported.
+_PRELOAD = ["digestbot.pipeline", "digestbot.feeds", "digestbot.extract"]
+
+
+class WorkerError(DigestbotError):
+    """A worker process died (crash or out of memory) while handling one job."""
+
+
+class Offload:
+    """Runs a function off the event loop: in the process pool when there is one, else in a
+    thread; after the pool breaks, in threads."""
+
+    def __init__(self, pool: Executor | None = None) -> None:
+        self.pool = pool
+        self.broken = False
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        """Take a picklable top-level function and its arguments; return its result."""
+        if self.pool is None or self.broken:
+            return await asyncio.to_thread(fn, *args)
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self.pool, fn, *args)
+        except BrokenProcessPool:
+            # The job that killed a worker is not retried in this process: it might kill it too.
+            self.broken = True
+            raise WorkerError("worker: process died while parsing") from None
+
+
+def default_worker_count() -> int:
+    """Return how many worker processes a poll uses when the config leaves it open."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return min(cores or 1, 8)
+
+
+@contextmanager
+def worker_pool(count: int | None) -> Iterator[Offload]:
+    """Take a worker count (None: one per core); yield an Offload over that many processes
+    (threads when below 2)."""
+    count = default_worker_count() if count is None else count
+    if count < 2:
+        yield Offload()
+        return
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(_PRELOAD)
+    # Workers start on first use, so a poll of unchanged feeds never pays for them.
+    pool = ProcessPoolExecutor(max_workers=count, mp_context=context)
+    try:
+        yield Offload(pool)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
