@@ -126,6 +126,7 @@ def poll_in_process(config_path: str) -> None:
     from digestbot.config import load_config
     from digestbot.pipeline import poll
     from digestbot.store import Store
+    from digestbot.workers import worker_pool
 
     t0 = time.perf_counter()
     config = load_config(Path(config_path))
@@ -133,10 +134,11 @@ def poll_in_process(config_path: str) -> None:
     setup = time.perf_counter() - t0
     times: list[float] = []
     reports: list[Any] = []
-    for _ in range(2):
-        t0 = time.perf_counter()
-        reports.append(asyncio.run(poll(config, store)))
-        times.append(time.perf_counter() - t0)
+    with worker_pool(config.fetch.workers) as offload:  # as `digestbot poll` does
+        for _ in range(2):
+            t0 = time.perf_counter()
+            reports.append(asyncio.run(poll(config, store, offload=offload)))
+            times.append(time.perf_counter() - t0)
     store.close()
     first, repeat = reports
     print(json.dumps({
