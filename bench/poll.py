@@ -7,19 +7,22 @@ Starts bench/feedserver.py in its own process, then times, each in a fresh proce
   digestbot in-process  `digestbot.pipeline.poll` called twice (first poll, repeat poll)
   digestbot CLI         `digestbot --config C poll` twice, interpreter start-up included
   rss2email             `r2e -c C -d D run --no-send` twice
-The repeat poll finds nothing changed (304s). Peak RSS is each process's own ru_maxrss
-(os.wait4). Requests are counted by the feed server. Needs rss2email (`pip install rss2email`).
+The repeat poll finds nothing changed (304s). Peak RSS is the most resident memory of each
+process and its worker processes together (sampled every 50 ms), or its own ru_maxrss if
+larger. Requests are counted by the feed server. Needs rss2email (`pip install rss2email`).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from dataclasses import dataclass
@@ -103,20 +106,55 @@ def write_r2e_config(folder: Path, urls: list[str]) -> list[str]:
     return r2e
 
 
+def tree_rss_kb(root: int) -> int:
+    """Take a process id; return the resident memory of it and all its descendants, in KiB."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            parents[int(stat.parent.name)] = int(fields[1])
+    tree, frontier = {root}, [root]
+    while frontier:
+        pid = frontier.pop()
+        children = [c for c, p in parents.items() if p == pid and c not in tree]
+        tree.update(children)
+        frontier += children
+    total = 0
+    for pid in tree:
+        with contextlib.suppress(OSError, ValueError):
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+    return total
+
+
 def run_child(argv: list[str], port: int, *, cwd: Path) -> Run:
-    """Take a command; run it, return its wall time, own peak RSS, exit code and requests."""
+    """Take a command; run it, return its wall time, peak RSS (the process and its worker
+    processes together, sampled every 50 ms, or its own ru_maxrss if larger), exit code and
+    requests."""
     before = server_counts(port)
     started = time.perf_counter()
     proc = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert proc.stdout is not None
+    peak = [0]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.wait(0.05):
+            peak[0] = max(peak[0], tree_rss_kb(proc.pid))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
     output = proc.stdout.read()
+    done.set()
+    sampler.join()
     _, status, usage = os.wait4(proc.pid, 0)
     seconds = time.perf_counter() - started
     proc.returncode = os.waitstatus_to_exitcode(status)
     after = server_counts(port)
     requests = {k: after.get(k, 0) - before.get(k, 0) for k in ("200", "304", "404")}
-    return Run(seconds, usage.ru_maxrss / 1024, proc.returncode, output, requests)
+    return Run(seconds, max(usage.ru_maxrss, peak[0]) / 1024, proc.returncode, output, requests)
 
 
 def poll_in_process(config_path: str) -> None:
