@@ -278,9 +278,8 @@ def load_story_index(config: Config, store: Store, *, now: datetime) -> StoryInd
 
     window = timedelta(days=config.clustering.window_days)
     index = StoryIndex(now=now, window=window)
-    for article, story_id in store.articles_since(now - window):
-        if story_id is not None:
-            index.add(story_id, article)
+    for article, story_id in store.placed_articles_since(now - window):
+        index.add(story_id, article)
     return index
 
 
@@ -289,9 +288,12 @@ def _articles_to_place(new: list[Article], config: Config, store: Store, *,
     """Take this poll's new articles; return every article still unplaced in the window,
     others first (by first seen), then this poll's by publication time."""
     window = timedelta(days=config.clustering.window_days)
-    unplaced = {a.url: a for a in store.unplaced_articles(now - window)}
-    own = [a for a in sorted(new, key=lambda a: (a.when, a.url)) if unplaced.pop(a.url, None)]
-    return [*unplaced.values(), *own]
+    unplaced = dict.fromkeys(store.unplaced_urls(now - window))
+    own = [a for a in sorted(new, key=lambda a: (a.when, a.url)) if a.url in unplaced]
+    for article in own:
+        del unplaced[article.url]
+    # Only articles left unplaced by an earlier poll are read back; this poll's are in hand.
+    return [*store.articles_by_url(list(unplaced)), *own]
 
 
 def place_articles(batch: list[Article], store: Store, index: StoryIndex, *,

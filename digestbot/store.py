@@ -279,14 +279,33 @@ class Store:
                 .order_by(articles.c.first_seen, articles.c.id)).all()
         return [(_article_from_row(row), row.story_id) for row in rows]
 
-    def unplaced_articles(self, since: datetime) -> list[Article]:
-        """Take a time; return articles first seen since then that no story holds yet."""
-        with self._transaction("read unplaced articles", write=False) as conn:
+    def placed_articles_since(self, since: datetime) -> list[tuple[Article, int]]:
+        """Take a time and return (article, story id) of those first seen at or after it that
+        a story holds, oldest first."""
+        with self._transaction("read recent stories' articles", write=False) as conn:
             rows = conn.execute(
                 select(articles).where(articles.c.first_seen >= since,
-                                       articles.c.story_id.is_(None))
+                                       articles.c.story_id.is_not(None))
                 .order_by(articles.c.first_seen, articles.c.id)).all()
-        return [_article_from_row(row) for row in rows]
+        return [(_article_from_row(row), int(row.story_id)) for row in rows]
+
+    def unplaced_urls(self, since: datetime) -> list[str]:
+        """Take a time; return the urls of articles first seen since then that no story holds
+        yet, oldest first."""
+        with self._transaction("read unplaced articles", write=False) as conn:
+            return list(conn.execute(
+                select(articles.c.url).where(articles.c.first_seen >= since,
+                                             articles.c.story_id.is_(None))
+                .order_by(articles.c.first_seen, articles.c.id)).scalars())
+
+    def articles_by_url(self, urls: Sequence[str]) -> list[Article]:
+        """Take canonical urls; return the stored articles among them, in the order given."""
+        found: dict[str, Article] = {}
+        with self._transaction("read articles", write=False) as conn:
+            for chunk in _chunks(list(dict.fromkeys(urls))):
+                for row in conn.execute(select(articles).where(articles.c.url.in_(chunk))):
+                    found[row.url] = _article_from_row(row)
+        return [found[u] for u in dict.fromkeys(urls) if u in found]
 
     # matches
 

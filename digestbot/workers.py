@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import os
+import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -21,6 +23,7 @@ T = TypeVar("T")
 
 # Loaded once in the fork server, so each worker starts with them imported.
 _PRELOAD = ["digestbot.pipeline", "digestbot.feeds", "digestbot.extract"]
+_OWNER_CHECK_SECONDS = 0.5
 
 
 class WorkerError(DigestbotError):
@@ -47,6 +50,23 @@ class Offload:
             raise WorkerError("worker: process died while parsing") from None
 
 
+def watch_owner(owner: int) -> None:
+    """Take the pid of the process that made the pool; exit this worker once it is gone."""
+    # A pool's owner killed with SIGKILL (a cron timeout, the OOM killer) runs no cleanup, and
+    # its idle workers would wait for work forever, holding memory and the fork server.
+    def watch() -> None:
+        while True:
+            time.sleep(_OWNER_CHECK_SECONDS)
+            try:
+                os.kill(owner, 0)
+            except ProcessLookupError:
+                os._exit(0)
+            except PermissionError:
+                pass  # alive, and owned by someone else: cannot be ours after a pid reuse
+
+    threading.Thread(target=watch, name="digestbot-owner-watch", daemon=True).start()
+
+
 def default_worker_count() -> int:
     """Return how many worker processes a poll uses when the config leaves it open."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
@@ -64,7 +84,8 @@ def worker_pool(count: int | None) -> Iterator[Offload]:
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(_PRELOAD)
     # Workers start on first use, so a poll of unchanged feeds never pays for them.
-    pool = ProcessPoolExecutor(max_workers=count, mp_context=context)
+    pool = ProcessPoolExecutor(max_workers=count, mp_context=context, initializer=watch_owner,
+                               initargs=(os.getpid(),))
     try:
         yield Offload(pool)
     finally:

@@ -221,3 +221,61 @@ def test_store_failure_prints_no_traceback(server: LocalServer, tmp_path: Path) 
     assert full.returncode == 1
     assert full.stderr.strip().count("\n") == 0, full.stderr
     assert "Traceback" not in full.stderr and "never retrieved" not in full.stderr
+
+
+def descendants(root: int) -> set[int]:
+    """Take a pid; return the pids of all its live descendants (read from /proc)."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parents[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+    found: set[int] = set()
+    frontier = [root]
+    while frontier:
+        pid = frontier.pop()
+        children = {c for c, p in parents.items() if p == pid} - found
+        found |= children
+        frontier += children
+    return found
+
+
+def is_running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_poll_killed_with_sigkill_leaves_no_worker_processes(server: LocalServer,
+                                                             tmp_path: Path) -> None:
+    serve_feeds(server, 12, random.Random(SEED))
+
+    def stalled(handler: BaseHTTPRequestHandler) -> Response:
+        time.sleep(8)  # keeps the poll running after the other feeds are parsed
+        return Response(rss_items([]))
+
+    server.routes["/stalled.rss"] = Response(dynamic=stalled)
+    feeds = [(server.url(f"/wire-{n}.rss"), f"Wire {n}") for n in range(FEEDS)]
+    config = write_config(tmp_path, [*feeds, (server.url("/stalled.rss"), "Stalled")],
+                          concurrency=32, deadline=20)
+    config.write_text(config.read_text().replace("  concurrency: 32\n",
+                                                 "  concurrency: 32\n  workers: 2\n"))
+    proc = subprocess.Popen(cli(config, "poll"), cwd=REPO, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 20
+        workers: set[int] = set()
+        while time.monotonic() < deadline and len(workers) < 3:  # fork server and 2 workers
+            time.sleep(0.1)
+            workers = {p for p in descendants(proc.pid) if is_running(p)}
+        assert len(workers) >= 3, "the poll must have started its workers"
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(is_running(p) for p in workers):
+        time.sleep(0.1)
+    assert not [p for p in workers if is_running(p)], "workers outlived their killed owner"
