@@ -119,14 +119,16 @@ def _fold(text: str) -> str:
 
 def normalize_words(text: str) -> list[str]:
     """Return the normalised whole-word tokens of text, as documents and queries both use."""
-    words = _WORD.findall(_fold(text))
-    for i, word in enumerate(words):
-        if "'" in word:
-            # "Kyiv's" is about Kyiv; other apostrophes ("O'Brien") are just dropped.
-            if word.endswith("'s"):
-                word = word[:-2]
-            words[i] = word.replace("'", "")
-    return words
+    folded = _fold(text)
+    words: list[str] = _WORD.findall(folded)
+    if "'" not in folded:
+        return words
+    return [_drop_apostrophes(w) if "'" in w else w for w in words]
+
+
+def _drop_apostrophes(word: str) -> str:
+    # "Kyiv's" is about Kyiv; other apostrophes ("O'Brien") are just dropped.
+    return (word[:-2] if word.endswith("'s") else word).replace("'", "")
 
 
 def tokenize_document(title: str, text: str) -> Document:
