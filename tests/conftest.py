@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import logging
 import os
 import socket
 import threading
@@ -15,6 +16,26 @@ import pytest
 from fake_slack import FakeSlackServer
 
 from digestbot.store import Store
+
+_PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy",
+                    "all_proxy")
+
+
+@pytest.fixture(autouse=True)
+def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep a CI proxy from catching the tests' requests to 127.0.0.1 (slack-sdk uses it)."""
+    for name in _PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(autouse=True)
+def _keep_logging() -> Iterator[None]:
+    """Put back the digestbot logger's handlers that a CLI run in a test replaces, so later
+    tests never log to a closed capture stream."""
+    logger = logging.getLogger("digestbot")
+    saved = (logger.handlers[:], logger.level, logger.propagate)
+    yield
+    logger.handlers[:], logger.level, logger.propagate = saved[0], saved[1], saved[2]
 
 
 @dataclass

@@ -383,9 +383,13 @@ def test_restart_after_kill_sends_each_digest_exactly_once(
     log = tmp_path / "child.log"
     out = tmp_path / "out"
 
+    key = f"desk:{(slot - timedelta(days=1)).isoformat()}:{slot.isoformat()}"
     first = start_child(config, log)
     try:
-        wait_for(lambda: out.is_dir() and any(out.iterdir()))  # caught up on start
+        # Caught up on start, and recorded as sent: a kill between writing the file and
+        # recording it would rightly be retried (the file is rewritten, not duplicated).
+        with Store.open(config.database) as store:
+            wait_for(lambda: [d.status for d in store.deliveries(key)] == ["sent"])
     finally:
         first.kill()  # SIGKILL: no chance to clean up
         first.wait()
@@ -403,7 +407,6 @@ def test_restart_after_kill_sends_each_digest_exactly_once(
     assert len(list(out.iterdir())) == 1
     with Store.open(config.database) as store:
         assert store.last_digest_until("desk") == slot
-        key = f"desk:{(slot - timedelta(days=1)).isoformat()}:{slot.isoformat()}"
         assert [(d.status, d.attempts) for d in store.deliveries(key)] == [("sent", 1)]
         assert store.stats()["digests"] == 2  # the seeded one and exactly one more
 
