@@ -196,7 +196,12 @@ def sniff_views(content: bytes, content_type: str | None) -> Iterable[bytes]:
 
 def reject_entities(content: bytes, url: str, content_type: str | None) -> None:
     """Take a body; raise FeedError if its DOCTYPE may declare entities (expansion attacks)."""
+    checked: list[bytes] = []
     for view in sniff_views(content, content_type):
+        # Most labels decode to the very same bytes; one scan of those is enough.
+        if any(view == seen for seen in checked):
+            continue
+        checked.append(view)
         # A literal "<!ENTITY" in an article's CDATA is harmless only when no DOCTYPE is live.
         # The case-sensitive "<!E" search is a fast first sieve for the case-blind one.
         if (_ENTITY_START.search(view) and _ENTITY.search(view)

@@ -11,12 +11,14 @@ up (`read_feed_fast` returns None) so the caller runs feedparser instead.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from feedparser.datetimes import _parse_date
+from feedparser.datetimes.rfc822 import _parse_date_rfc822
 from feedparser.encodings import convert_to_utf8, parse_content_type
 from feedparser.html import _cp1252
 from feedparser.mixin import _FeedParserMixin
@@ -26,8 +28,9 @@ from lxml import etree
 
 RDF_NS = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
 ATOM_NS = "http://www.w3.org/2005/Atom"
-_RDF_ABOUT = "{%s}about" % RDF_NS
-_ROOTS = frozenset({"rss", "{%s}RDF" % RDF_NS, "{%s}feed" % ATOM_NS})
+_RDF_ABOUT = f"{{{RDF_NS}}}about"
+_RDF_ROOT = f"{{{RDF_NS}}}RDF"
+_ROOTS = frozenset({"rss", _RDF_ROOT, f"{{{ATOM_NS}}}feed"})
 # feedparser's namespace table: URI (lower-cased) -> the prefix its element names get.
 _KNOWN_NS: dict[str, str] = {uri.lower(): prefix.lower()
                              for uri, prefix in _FeedParserMixin.namespaces.items()}
@@ -49,13 +52,20 @@ _APPLICATION_XML = frozenset({"application/xml", "application/xml-dtd",
                               "application/xml-external-parsed-entity"})
 _XML_DECLARATION = re.compile(r"^<\?xml[^>]*?>")
 _NEW_DECLARATION = "<?xml version='1.0' encoding='utf-8'?>"
-_EMAIL = re.compile(r"""(([a-zA-Z0-9\_\-\.\+]+)@((\[[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.)|(([a-zA-Z0-9\-]+\.)+))([a-zA-Z]{2,4}|[0-9]{1,3})(\]?))(\?subject=\S+)?""")
+# feedparser's pattern for an e-mail address inside author text.
+_EMAIL = re.compile(r"(([a-zA-Z0-9\_\-\.\+]+)@((\[[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.)|"
+                    r"(([a-zA-Z0-9\-]+\.)+))([a-zA-Z]{2,4}|[0-9]{1,3})(\]?))(\?subject=\S+)?")
 _LINK_REF = re.compile("&([A-Za-z0-9_]+);")
 _C1_CONTROLS = re.compile("[\x80-\x9f]")
+_RFC822 = re.compile(r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), [0-9]{1,2} "
+                     r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [0-9]{4} "
+                     r"[0-9]{2}:[0-9]{2}:[0-9]{2} (?:GMT|UT|Z|[+-][0-9]{4})")
 _HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 _COPIED_TYPES = frozenset({"text/plain"}) | _HTML_TYPES
 # Content types whose text feedparser keeps as written (no base64 decoding, no XHTML rebuild).
 _PLAIN_TYPES = frozenset({"text/plain", "text/html"})
+_TYPE_NAMES = {"text": "text/plain", "plain": "text/plain", "html": "text/html",
+               "xhtml": "application/xhtml+xml"}
 
 _TITLES = frozenset({"title", "dc_title"})
 _PUBLISHED = frozenset({"pubdate", "published", "issued", "dcterms_issued"})
@@ -150,11 +160,18 @@ def to_utf8(headers: dict[str, str], data: bytes) -> bytes | None:
         encoding = xml_encoding or "utf-8"
     if encoding.lower() == "gb2312":
         encoding = "gb18030"
-    try:
-        text = data.decode(encoding)
-    except (UnicodeDecodeError, LookupError):
-        # feedparser would go on trying other encodings; let it.
-        return None
+    text = None
+    for candidate in (encoding, xml_encoding):
+        try:
+            text = data.decode(candidate) if candidate else None
+        except (UnicodeDecodeError, LookupError):
+            continue
+        break
+    if text is None:
+        # feedparser goes on to guess (chardet, then fixed fallbacks); its own function knows how.
+        result = {}
+        converted = convert_to_utf8(headers, data, result)
+        return converted if result.get("encoding") else None
     if _XML_DECLARATION.search(text):
         text = _XML_DECLARATION.sub(_NEW_DECLARATION, text)
     else:
@@ -266,18 +283,29 @@ def finish(text: str) -> str:
     """Take an element's stripped text; return it after feedparser's encoding repairs."""
     if text.isascii():
         return text
-    try:
+    # feedparser's repair of UTF-8 read as Latin-1, then of C1 controls meant as windows-1252.
+    with contextlib.suppress(UnicodeError):
         text = text.encode("iso-8859-1").decode("utf-8")
-    except UnicodeError:
-        pass
     return text.translate(_cp1252) if _C1_CONTROLS.search(text) else text
+
+
+def parse_date(text: str) -> Any:
+    """Take a date string; return feedparser's UTC time tuple for it, or None."""
+    if _RFC822.fullmatch(text):
+        # feedparser's first parser (W3C-DTF) rejects these, so its RFC 822 one decides.
+        try:
+            parsed = _parse_date_rfc822(text)
+        except (KeyError, OverflowError, ValueError, AttributeError):
+            parsed = None
+        if parsed is not None and len(parsed) == 9:
+            return parsed
+    return _parse_date(text)
 
 
 def map_type(value: str) -> str:
     """Take a type attribute; return the media type feedparser maps it to."""
     value = value.lower()
-    return {"text": "text/plain", "plain": "text/plain", "html": "text/html",
-            "xhtml": "application/xhtml+xml"}.get(value, value)
+    return _TYPE_NAMES.get(value, value)
 
 
 def leaf_text(el: Any) -> str:
@@ -290,12 +318,14 @@ def leaf_text(el: Any) -> str:
 
 def content_text(el: Any, default_type: str) -> tuple[str, str]:
     """Take a title/summary/content element; return its finished text and media type."""
-    attrs = attributes(el) if len(el.attrib) else {}
-    if "mode" in attrs or "src" in attrs:
-        raise _Fallback
-    kind = map_type(attrs.get("type", default_type))
-    if kind not in _PLAIN_TYPES:
-        raise _Fallback
+    kind = default_type
+    if len(el.attrib):
+        attrs = attributes(el)
+        if "mode" in attrs or "src" in attrs:
+            raise _Fallback
+        kind = map_type(attrs.get("type", default_type))
+        if kind not in _PLAIN_TYPES:
+            raise _Fallback
     return finish(leaf_text(el)), kind
 
 
@@ -342,7 +372,7 @@ class _Reader:
                 else:
                     raise _Fallback
         else:
-            self.read_container(root, 1, in_feed=root.tag != "{%s}RDF" % RDF_NS)
+            self.read_container(root, 1, in_feed=root.tag != _RDF_ROOT)
 
     def read_container(self, el: Any, depth: int, *, in_feed: bool) -> None:
         """Take a channel, Atom feed or RDF root; read its feed-level children and entries."""
@@ -355,7 +385,7 @@ class _Reader:
                 self.read_item(child, depth + 1)
             elif name in _TITLES:
                 self.store_title(content_text(child, "text/plain")[0], depth + 1, target)
-            elif name == "channel" and not in_feed and el.tag == "{%s}RDF" % RDF_NS:
+            elif name == "channel" and not in_feed and el.tag == _RDF_ROOT:
                 self.read_container(child, depth + 1, in_feed=True)
             elif name == "ttl" and in_feed:
                 self.feed["ttl"] = (dict(child.attrib) if len(child.attrib)
@@ -400,7 +430,7 @@ class _Reader:
         has_content = False
         depth += 1
         for child in el:
-            name = element_name(child.tag)
+            name = _names.get(child.tag) or element_name(child.tag)
             handler = _ITEM_HANDLERS.get(name)
             if handler is not None:
                 has_content = handler(self, child, entry, depth, has_content)
@@ -429,7 +459,10 @@ class _Reader:
             return has
         text = leaf_text(el)
         value = finish(self.resolve(text) if text else text)
-        entry["link"] = _LINK_REF.sub(r"&\g<1>", value.replace("&amp;", "&"))
+        if "&" in value:
+            # feedparser undoes what it takes for entity references in query strings.
+            value = _LINK_REF.sub(r"&\g<1>", value.replace("&amp;", "&"))
+        entry["link"] = value
         return has
 
     def item_guid(self, el: Any, entry: dict[str, Any], depth: int, has: bool) -> bool:
@@ -443,12 +476,18 @@ class _Reader:
             entry.setdefault("link", value)
         return has
 
-    def item_summary(self, el: Any, entry: dict[str, Any], depth: int, has: bool) -> bool:
-        """Read a description or summary; a second one before any content becomes content."""
+    def item_description(self, el: Any, entry: dict[str, Any], depth: int, has: bool) -> bool:
+        """Read a description; a second one before any content becomes content."""
         if "summary" in entry and not has:
             return self.item_content(el, entry, depth, has, "text/plain")
-        default = "text/plain" if element_name(el.tag) == "summary" else "text/html"
-        entry["summary"] = content_text(el, default)[0]
+        entry["summary"] = content_text(el, "text/html")[0]
+        return has
+
+    def item_summary(self, el: Any, entry: dict[str, Any], depth: int, has: bool) -> bool:
+        """Read an Atom summary; a second one before any content becomes content."""
+        if "summary" in entry and not has:
+            return self.item_content(el, entry, depth, has, "text/plain")
+        entry["summary"] = content_text(el, "text/plain")[0]
         return has
 
     def item_content(self, el: Any, entry: dict[str, Any], depth: int, has: bool,
@@ -467,12 +506,12 @@ class _Reader:
 
     def item_published(self, el: Any, entry: dict[str, Any], depth: int, has: bool) -> bool:
         """Read a publication date (the last one wins, even when unparseable)."""
-        entry["published_parsed"] = _parse_date(finish(leaf_text(el)))
+        entry["published_parsed"] = parse_date(finish(leaf_text(el)))
         return has
 
     def item_updated(self, el: Any, entry: dict[str, Any], depth: int, has: bool) -> bool:
         """Read an update date (the last one wins, even when unparseable)."""
-        entry["updated_parsed"] = _parse_date(finish(leaf_text(el)))
+        entry["updated_parsed"] = parse_date(finish(leaf_text(el)))
         return has
 
     def item_source(self, el: Any, entry: dict[str, Any], depth: int, has: bool) -> bool:
@@ -552,7 +591,7 @@ _ITEM_HANDLERS: dict[str, _ItemHandler] = {
     **dict.fromkeys(_TITLES, _Reader.item_title),
     "link": _Reader.item_link,
     "guid": _Reader.item_guid, "id": _Reader.item_guid,
-    "description": _Reader.item_summary, "dc_description": _Reader.item_summary,
+    "description": _Reader.item_description, "dc_description": _Reader.item_description,
     "summary": _Reader.item_summary,
     "content": _Reader.item_content,
     "content_encoded": _Reader.item_encoded, "fullitem": _Reader.item_encoded,
