@@ -13,6 +13,7 @@ from __future__ import annotations
 import codecs
 import contextlib
 import re
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -39,7 +40,7 @@ _STD_PREFIXES = frozenset(p for p in _KNOWN_NS.values() if p)
 # elements; those are left to it, as are xml:base (and any "base" attribute), which moves the
 # base URI, and xlink declarations, which feedparser copies into the next element's attributes.
 _XMLNS_DECL = re.compile(rb"""xmlns:([^\s=/>]+)\s*=\s*(?:"([^"]*)"|'([^']*)')""")
-_BASE_ATTR = etree.XPath("boolean(//@*[translate(local-name(), 'BASE', 'base') = 'base'])")
+_BASE_XPATH = "boolean(//@*[translate(local-name(), 'BASE', 'base') = 'base'])"
 # Absolute http(s) URLs that urljoin, urlsplit and feedparser's URI fixer all return unchanged.
 PLAIN_URL = re.compile(r"https?://[A-Za-z0-9.-]+(?::([0-9]{1,5}))?"
                        r"(?:/[A-Za-z0-9._~!$'()*+,=:@%/&-]*)?(?:\?[A-Za-z0-9._~!$'()*+,=:@%/?&-]+)?")
@@ -100,11 +101,25 @@ class RawFeed:
     entries: list[dict[str, Any]]
 
 
-_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False,
-                          huge_tree=False, remove_comments=True, remove_pis=True,
-                          strip_cdata=True)
+# Polls parse in worker threads; each thread gets its own parser and XPath evaluator, which
+# lxml would otherwise serialise behind one lock.
+_local = threading.local()
+# Caches keyed by tag and element name; the bound keeps hostile feeds from growing them forever.
+_CACHE_BOUND = 5_000
 _names: dict[str, str | None] = {}
 _generic: dict[str, bool] = {}
+
+
+def xml_tools() -> tuple[Any, Any]:
+    """Return this thread's XML parser (no entities, network, DTDs or huge trees) and the XPath
+    that finds "base" attributes."""
+    tools = getattr(_local, "tools", None)
+    if tools is None:
+        parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False,
+                                 huge_tree=False, remove_comments=True, remove_pis=True,
+                                 strip_cdata=True)
+        tools = _local.tools = (parser, etree.XPath(_BASE_XPATH))
+    return tools
 
 
 def read_feed_fast(content: bytes, *, url: str, content_type: str | None) -> RawFeed | None:
@@ -121,11 +136,12 @@ def read_feed_fast(content: bytes, *, url: str, content_type: str | None) -> Raw
     base = document_base(url)
     if base is None:
         return None
+    parser, has_base = xml_tools()
     try:
-        root = etree.fromstring(data, _PARSER)
+        root = etree.fromstring(data, parser)
     except (etree.XMLSyntaxError, ValueError):
         return None
-    if root.tag not in _ROOTS or root.getroottree().docinfo.doctype or _BASE_ATTR(root):
+    if root.tag not in _ROOTS or root.getroottree().docinfo.doctype or has_base(root):
         return None
     reader = _Reader(base)
     try:
@@ -248,7 +264,8 @@ def element_name(tag: object) -> str:
             ns, _, local = tag[1:].partition("}") if tag[:1] == "{" else ("", "", tag)
             prefix = _KNOWN_NS.get(normalise_ns(ns))
             name = None if prefix is None else (f"{prefix}_{local}" if prefix else local).lower()
-            _names[tag] = name
+            if len(_names) < _CACHE_BOUND:
+                _names[tag] = name
         if name is None:
             raise _Fallback
     return name
@@ -263,7 +280,8 @@ def is_generic(name: str) -> bool:
         key = FeedParserDict.keymap.get(name, name)
         if (key[0] if isinstance(key, list) else key) in _CLASHES:
             known = False
-        _generic[name] = known
+        if len(_generic) < _CACHE_BOUND:
+            _generic[name] = known
     return known
 
 
