@@ -16,7 +16,8 @@ from xml.sax import SAXParseException
 import feedparser
 
 from digestbot.errors import FeedError
-from digestbot.feedxml import is_plain_url, read_feed_fast
+from digestbot.feedxml import read_feed_fast
+from digestbot.feedxml_read import is_plain_url
 from digestbot.records import FeedEntry, ParsedFeed
 from digestbot.urls import resolve_link
 

@@ -20,7 +20,8 @@ from test_hostile_feeds import breakout_feed
 from digestbot.demo import build_site
 from digestbot.errors import FeedError
 from digestbot.feeds import parse_feed, repair_encoding
-from digestbot.feedxml import is_plain_url, parse_date, read_feed_fast, to_utf8, xml_pi_encoding
+from digestbot.feedxml import read_feed_fast, to_utf8, xml_pi_encoding
+from digestbot.feedxml_read import is_plain_url, parse_date
 from digestbot.records import ParsedFeed
 from digestbot.urls import resolve_link
 
