@@ -106,9 +106,7 @@ def to_utf8(headers: dict[str, str], data: bytes) -> bytes | None:
     feedparser would not use its strict parser."""
     if data[:2] in _UTF16_BOMS or data[:3] == codecs.BOM_UTF8 or data[:4] in _MARKERS:
         # Byte order marks and non-ASCII encodings: feedparser's own function decides.
-        result: dict[str, Any] = {}
-        converted: bytes = convert_to_utf8(headers, data, result)
-        return converted if result.get("encoding") else None
+        return feedparser_utf8(headers, data)
     try:
         found = xml_pi_encoding(data)
         xml_encoding = found.decode("utf-8").lower() if found is not None else ""
@@ -126,22 +124,35 @@ def to_utf8(headers: dict[str, str], data: bytes) -> bytes | None:
     if encoding.lower() == "gb2312":
         encoding = "gb18030"
     text = None
-    for candidate in (encoding, xml_encoding):
+    for candidate in (encoding, "gb18030" if xml_encoding == "gb2312" else xml_encoding):
+        if not candidate:
+            continue
         try:
-            text = data.decode(candidate) if candidate else None
+            text = data.decode(candidate)
         except (UnicodeDecodeError, LookupError):
             continue
+        except Exception:  # odd codecs (idna, punycode...): feedparser's own path decides
+            return None
         break
     if text is None:
         # feedparser goes on to guess (chardet, then fixed fallbacks); its own function knows how.
-        result = {}
-        converted = convert_to_utf8(headers, data, result)
-        return converted if result.get("encoding") else None
+        return feedparser_utf8(headers, data)
     if _XML_DECLARATION.search(text):
         text = _XML_DECLARATION.sub(_NEW_DECLARATION, text)
     else:
         text = _NEW_DECLARATION + "\n" + text
-    return text.encode("utf-8")
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        return None
+
+
+def feedparser_utf8(headers: dict[str, str], data: bytes) -> bytes | None:
+    """Take response headers and a body; return feedparser's UTF-8 conversion of it, or None
+    where it finds no encoding (and would use its lenient parser)."""
+    result: dict[str, Any] = {}
+    converted: bytes = convert_to_utf8(headers, data, result)
+    return converted if result.get("encoding") else None
 
 
 def xml_pi_encoding(data: bytes) -> bytes | None:
