@@ -61,6 +61,16 @@ def parse_feed(content: bytes, *, url: str, content_type: str | None = None,
     Well-formed RSS/Atom is read by the lxml fast path where it is sure to read it as feedparser
     would; everything else (and everything with fast=False) goes through feedparser.
     """
+    try:
+        return _parse_feed(content, url=url, content_type=content_type, fast=fast)
+    except (UnicodeError, LookupError) as exc:
+        # A declared charset such as "idna" or "unicode_escape" is a codec that cannot decode
+        # a document; that is this feed's problem, not the poll's.
+        raise FeedError(url, f"not a feed: unusable text encoding ({exc.__class__.__name__})"
+                        ) from None
+
+
+def _parse_feed(content: bytes, *, url: str, content_type: str | None, fast: bool) -> ParsedFeed:
     if not strip_bom(content).strip():
         raise FeedError(url, "empty response")
     head = strip_bom(content).lstrip()

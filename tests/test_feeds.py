@@ -378,3 +378,18 @@ def test_empty_but_valid_feed_is_accepted() -> None:
     feed = parse_feed(rss_with_items("").encode(), url=FEED_URL)
     assert feed.title == "Test Desk"
     assert feed.entries == ()
+
+
+@pytest.mark.parametrize("charset", ["idna", "punycode", "unicode_escape", "utf-7", "rot13"])
+def test_declared_codec_that_cannot_decode_is_a_feed_error(charset: str) -> None:
+    body = ("<?xml version='1.0'?><rss version='2.0'><channel><title>Quillport \u00e9cho</title>"
+            "<item><title>Quay reopens</title><link>https://quillport.example/quay</link>"
+            "</item></channel></rss>").encode("utf-8")
+    for fast in (True, False):
+        try:
+            parsed = parse_feed(body, url="https://quillport.example/rss",
+                                content_type=f"application/rss+xml; charset={charset}", fast=fast)
+        except FeedError as err:
+            assert err.url == "https://quillport.example/rss"
+        else:
+            assert parsed.entries[0].title == "Quay reopens"
