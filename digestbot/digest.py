@@ -19,7 +19,7 @@ from digestbot.records import (
 )
 from digestbot.summarize import summarize_story
 
-FULL_ARTICLE_WORDS = 300  # a story whose longest article has this many words is full
+FULL_ARTICLE_WORDS = 100  # a story whose longest article has this many words is full
 FULLNESS_WEIGHT = 0.5  # at most half a fresh story's edge: recency still leads
 
 
