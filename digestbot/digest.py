@@ -19,6 +19,9 @@ from digestbot.records import (
 )
 from digestbot.summarize import summarize_story
 
+FULL_ARTICLE_WORDS = 100  # a story whose longest article has this many words is full
+FULLNESS_WEIGHT = 0.5  # at most half a fresh story's edge: recency still leads
+
 
 @dataclass(frozen=True, slots=True)
 class DigestInput:
@@ -94,11 +97,15 @@ def _collect_stories(topics: Sequence[str], data: DigestInput, *,
 
 
 def _rank_key(c: _Candidate, until: datetime) -> tuple[float, str]:
-    """Bigger and fresher stories first; ties broken by story id for a stable order."""
+    """Bigger, fresher and fuller stories first; ties broken by story id for a stable order."""
     sources = len({a.source for a in c.articles})
     newest = max(a.when for a in c.articles)
     age_hours = max(0.0, (until - newest) / timedelta(hours=1))
-    return (2.0 * sources + len(c.matched) + 1.0 / (1.0 + age_hours / 12.0), f"{c.story_id:012d}")
+    # A stub (a video embed, a login wall, a one-line teaser) says less than a full report:
+    # among stories as widely reported, it comes after one with an article's worth of text.
+    fullness = min(1.0, max(len(a.text.split()) for a in c.articles) / FULL_ARTICLE_WORDS)
+    return (2.0 * sources + len(c.matched) + 1.0 / (1.0 + age_hours / 12.0)
+            + FULLNESS_WEIGHT * fullness, f"{c.story_id:012d}")
 
 
 def _make_story(c: _Candidate, data: DigestInput, *, since: datetime,

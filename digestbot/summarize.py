@@ -120,7 +120,10 @@ _MIN_WORDS = 6
 _MAX_WORDS = 80
 _MAX_SENTENCES_PER_ARTICLE = 60
 _MMR_LAMBDA = 0.7
-_DUPLICATE_SIMILARITY = 0.55
+# Cosine at which a sentence restates one already chosen. 0.45 (was 0.55): a long summary
+# spends its budget on new facts, not a second outlet's wording of one (ROUGE rose on both
+# Multi-News and NeuS).
+_DUPLICATE_SIMILARITY = 0.45
 # Weights of centroid, title, cross-source support, lead position and query-term signals.
 _WEIGHTS = (0.35, 0.3, 0.2, 0.35, 0.3)
 

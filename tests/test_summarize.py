@@ -262,11 +262,36 @@ def test_page_furniture_is_still_used_when_nothing_better_exists() -> None:
     "Harbour master Nell MacArthur and pilot Cian O'Brien-LaFleur will steer the extra Marrowby "
     "ferry sailings.",
     "Readers can comment on the new Marrowby ferry sailings until Friday, the council said.",
-    "The Old Quay Bridge closure is moderating traffic in Marrowby, and the ferry has extra "
-    "sailings.",
+    "The Old Quay Bridge closure is moderating traffic in the narrow lanes of Marrowby, the "
+    "police said.",
 ])
 def test_sentences_with_camel_case_names_or_comment_words_still_qualify(sentence: str) -> None:
     article = make_article("names", "Coastline Courier", "Marrowby ferry adds sailings while "
                            "Old Quay Bridge is closed", [sentence, FERRY_FACTS[0]], minutes=0)
     summary = summarize_story([article], sentences=2)
     assert set(summary.sentences) == {sentence, FERRY_FACTS[0]}
+
+
+def test_a_second_outlets_rewording_of_a_chosen_fact_is_skipped() -> None:
+    first = make_article("ferry", "Coastline Courier", "", [
+        "The Kestle Island ferry ran aground on a sandbank off Brennock Point on Friday morning "
+        "with 140 passengers aboard.",
+        "Coastguard boats took every passenger off the ferry within three hours, and nobody was "
+        "hurt.",
+        "The operator, Tidewell Lines, said the ship would be towed to the Vellmoor dry dock for "
+        "inspection.",
+    ], minutes=0)
+    # Shares about half its weighted words with the first lead: the same fact, reworded.
+    reworded = "Tidewell Lines said its Kestle Island ferry hit a sandbank on Friday, and no " \
+               "passengers were hurt."
+    second = make_article("aground", "Valley Ledger", "", [
+        reworded,
+        "Harbour pilots blamed a shifting sandbank that had not been charted since the spring "
+        "storms.",
+        "Islanders will use a smaller boat from the old lifeboat slip until the ferry returns.",
+    ], minutes=10)
+    summary = summarize_story([first, second], sentences=6)
+    assert len(summary.sentences) == 5
+    assert not {first.text.split("\n\n")[0], reworded} <= set(summary.sentences)
+    assert "Harbour pilots blamed a shifting sandbank that had not been charted since the " \
+           "spring storms." in summary.sentences
