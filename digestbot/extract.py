@@ -197,7 +197,9 @@ def join_paragraphs(paragraphs: list[str]) -> str:
 def html_to_text(fragment: str) -> str:
     """Take feed-carried HTML (or plain text) and return cleaned paragraphs as plain text."""
     try:
-        return join_paragraphs(clean_paragraphs(fragment_paragraphs(fragment)))
+        # fragment_paragraphs already gives what clean_paragraphs would make of its paragraphs:
+        # lines normalised, empty ones dropped
+        return join_paragraphs(clean_blocks([Block(p) for p in fragment_paragraphs(fragment)]))
     except Exception:  # a broken feed item must not stop the pipeline
         return ""
 
@@ -209,34 +211,42 @@ def fragment_paragraphs(fragment: str) -> list[str]:
         return []
     if not _LOOKS_LIKE_HTML.search(text):
         return split_breaks(htmllib.unescape(text))
-    root = lxml_html.fragment_fromstring(text, create_parent="div")
-    chunks: list[str] = []
-    _walk_fragment(root, chunks)
+    # what fragment_fromstring(text, create_parent="div") would wrap in a new <div>, walked
+    # where it lies: moving the nodes into another document costs more than the parse
+    nodes = lxml_html.fragments_fromstring(text)
+    chunks: list[str] = ["\n\n"]
+    for node in nodes:
+        if isinstance(node, str):
+            chunks.append(node)
+        else:
+            _walk_fragment(node, chunks)
+    chunks.append("\n\n")
     return split_breaks("".join(chunks))
 
 
 def _walk_fragment(element: lxml_html.HtmlElement, out: list[str]) -> None:
     """Take an element and append its text to out, with blank lines around block elements."""
-    tag = element.tag if isinstance(element.tag, str) else ""
-    if tag in _DROP_TAGS or not isinstance(element.tag, str):
-        if element.tail:
-            out.append(element.tail)
+    tag = element.tag
+    if not isinstance(tag, str) or tag in _DROP_TAGS:  # comments and PIs have no str tag
+        tail = element.tail
+        if tail:
+            out.append(tail)
         return
-    block = tag in _BLOCK_TAGS
+    block = tag in _BLOCK_TAGS  # td and th among them, so cells end with a blank line
     if block:
         out.append("\n\n")
-    if tag == "br":
+    elif tag == "br":
         out.append("\n")
-    if element.text:
-        out.append(element.text)
+    text = element.text
+    if text:
+        out.append(text)
     for child in element:
         _walk_fragment(child, out)
     if block:
         out.append("\n\n")
-    elif tag in ("td", "th"):
-        out.append(" ")
-    if element.tail:
-        out.append(element.tail)
+    tail = element.tail
+    if tail:
+        out.append(tail)
 
 
 def is_full_text(text: str) -> bool:

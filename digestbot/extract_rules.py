@@ -55,37 +55,90 @@ _PROMO_PREFIX = re.compile(
     re.IGNORECASE,
 )
 
-# Calls to action and notices: a short paragraph containing one is boilerplate.
-_PROMO_PHRASE = re.compile(
-    r"(\bclick here\b|\bsign up (for|to) (our|my)\b|\bsign up to (get|receive)\b"
-    r"|\bsubscribe (to|for) (our|my)\b"
-    r"|\bsubscribe to the (\w+ )?(newsletter|podcast|channel|briefing)"
-    r"|\bsubscribe to [\w.’']+ (\w+ )?newsletters?\b|\bsign up for (the|a|free|daily|weekly)"
-    r" (\w+ )?(newsletter|briefing|alerts|updates|emails?)\b"
-    r"|\bsubscribe (now|today|here)\b|newsletter sign[- ]?up|\bget (our|the) (\w+ )?newsletter"
-    r"|\bsupport (our|independent|quality|local|trusted)"
-    r" (\w+ )?journalism|\bmake a (one-off |one-time |monthly )?(donation|contribution)\b"
-    r"|\bdonate (now|today|here)\b|\bbecome a (member|supporter|patron|subscriber)\b"
-    r"|\bthanks? (you )?for (signing up|subscribing)\b|\bkeep an eye on your inbox\b"
-    r"|\b(delivered |straight |right )?(to|in) your inbox\b|\berror processing your subscription"
-    r"|\b(may|might|could) (get|earn|receive) (a share|a (small )?commission|an affiliate"
-    r"|compensation)|\bcontains (references to products|affiliate links)\b"
-    r"|\baffiliate (links?|commission)\b|\bwe may earn\b|^like this (story|article)\?"
-    r"|\bshare it with a friend\b|^follow\b.{0,80}\bon (facebook|twitter|instagram|x|linkedin"
-    r"|tiktok|threads|bluesky|youtube)\b|^(source|sources|via|with)\b[^.]{0,50}$"
-    r"|^\(?(additional )?(reporting|writing|editing|compiled) by\b.{0,300}$|\bnewsletters?$"
-    r"|\bwe use cookies\b|\buses cookies\b|\bcookie (policy|settings|preferences|consent)\b"
-    r"|\baccept (all )?cookies\b|\bby (continuing|using) (to (use|browse) )?(this|our)"
-    r" (site|website)|\ball rights reserved\b|\bmay not be (re)?published, broadcast"
-    r"|\bfollow us on\b|\blike us on facebook\b|\bfollow (him|her|them|the author) on "
-    r"(twitter|x|instagram|facebook)|\(opens in (a )?new (window|tab)\)|\bappeared first on\b"
-    r"|\bdownload (our|the) (free )?app\b|\benable javascript\b|\byour browser does not support"
-    r"|\bunlimited (digital )?access\b|\balready a subscriber\b|\bthis (article|story|content)"
-    r" is (only )?(available|for) (to )?(subscribers|members)\b|\bstory continues below\b"
-    r"|\bshare (this|on) (article|story|facebook|twitter|whatsapp|linkedin)\b"
-    r"|\bsend (us )?a tip\b|\bhave a news tip\b|\bget in touch with (us|our)\b)",
-    re.IGNORECASE,
+# Calls to action and notices: a short paragraph containing one is boilerplate. Each phrase
+# comes with the lowercase literals one of which any match must contain ("^" = at the start), so
+# prose that has none of them skips the regex, which costs ~150 us per paragraph when run whole.
+_PROMO_PHRASES: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("click here",), r"\bclick here\b"),
+    (("sign up ",), r"\bsign up (for|to) (our|my)\b"),
+    (("sign up ",), r"\bsign up to (get|receive)\b"),
+    (("subscribe ",), r"\bsubscribe (to|for) (our|my)\b"),
+    (("subscribe ",), r"\bsubscribe to the (\w+ )?(newsletter|podcast|channel|briefing)"),
+    (("subscribe ",), r"\bsubscribe to [\w.’']+ (\w+ )?newsletters?\b"),
+    (("sign up ",), r"\bsign up for (the|a|free|daily|weekly)"
+                    r" (\w+ )?(newsletter|briefing|alerts|updates|emails?)\b"),
+    (("subscribe ",), r"\bsubscribe (now|today|here)\b"),
+    (("newsletter",), r"newsletter sign[- ]?up"),
+    (("newsletter",), r"\bget (our|the) (\w+ )?newsletter"),
+    (("journalism",), r"\bsupport (our|independent|quality|local|trusted) (\w+ )?journalism"),
+    (("donation", "contribution"),
+     r"\bmake a (one-off |one-time |monthly )?(donation|contribution)\b"),
+    (("donate ",), r"\bdonate (now|today|here)\b"),
+    (("become a ",), r"\bbecome a (member|supporter|patron|subscriber)\b"),
+    (("signing up", "subscribing"), r"\bthanks? (you )?for (signing up|subscribing)\b"),
+    (("inbox",), r"\bkeep an eye on your inbox\b"),
+    (("inbox",), r"\b(delivered |straight |right )?(to|in) your inbox\b"),
+    (("subscription",), r"\berror processing your subscription"),
+    (("a share", "commission", "an affiliate", "compensation"),
+     r"\b(may|might|could) (get|earn|receive) (a share|a (small )?commission|an affiliate"
+     r"|compensation)"),
+    (("contains ",), r"\bcontains (references to products|affiliate links)\b"),
+    (("affiliate ",), r"\baffiliate (links?|commission)\b"),
+    (("we may earn",), r"\bwe may earn\b"),
+    (("^like this ",), r"^like this (story|article)\?"),
+    (("share it with a friend",), r"\bshare it with a friend\b"),
+    (("^follow",), r"^follow\b.{0,80}\bon (facebook|twitter|instagram|x|linkedin"
+                   r"|tiktok|threads|bluesky|youtube)\b"),
+    (("^source", "^via", "^with"), r"^(source|sources|via|with)\b[^.]{0,50}$"),
+    (("reporting by", "writing by", "editing by", "compiled by"),
+     r"^\(?(additional )?(reporting|writing|editing|compiled) by\b.{0,300}$"),
+    (("newsletter",), r"\bnewsletters?$"),
+    (("cookies",), r"\bwe use cookies\b"),
+    (("cookies",), r"\buses cookies\b"),
+    (("cookie ",), r"\bcookie (policy|settings|preferences|consent)\b"),
+    (("cookies",), r"\baccept (all )?cookies\b"),
+    (("by continuing", "by using"),
+     r"\bby (continuing|using) (to (use|browse) )?(this|our) (site|website)"),
+    (("all rights reserved",), r"\ball rights reserved\b"),
+    (("published, broadcast",), r"\bmay not be (re)?published, broadcast"),
+    (("follow us on",), r"\bfollow us on\b"),
+    (("like us on facebook",), r"\blike us on facebook\b"),
+    (("follow him on", "follow her on", "follow them on", "follow the author on"),
+     r"\bfollow (him|her|them|the author) on (twitter|x|instagram|facebook)"),
+    (("(opens in ",), r"\(opens in (a )?new (window|tab)\)"),
+    (("appeared first on",), r"\bappeared first on\b"),
+    (("download ",), r"\bdownload (our|the) (free )?app\b"),
+    (("enable javascript",), r"\benable javascript\b"),
+    (("your browser does not support",), r"\byour browser does not support"),
+    (("unlimited ",), r"\bunlimited (digital )?access\b"),
+    (("already a subscriber",), r"\balready a subscriber\b"),
+    (("subscribers", "members"),
+     r"\bthis (article|story|content) is (only )?(available|for) (to )?(subscribers|members)\b"),
+    (("story continues below",), r"\bstory continues below\b"),
+    (("share this ", "share on "),
+     r"\bshare (this|on) (article|story|facebook|twitter|whatsapp|linkedin)\b"),
+    (("a tip",), r"\bsend (us )?a tip\b"),
+    (("have a news tip",), r"\bhave a news tip\b"),
+    (("get in touch with ",), r"\bget in touch with (us|our)\b"),
 )
+_PROMO_PHRASE = re.compile("(" + "|".join(p for _, p in _PROMO_PHRASES) + ")", re.IGNORECASE)
+
+
+def _group_by_guard(table: tuple[tuple[tuple[str, ...], str], ...],
+                    ) -> dict[str, tuple[re.Pattern[str], ...]]:
+    """Take (guards, pattern) rows and return each guard with the compiled patterns it admits."""
+    grouped: dict[str, list[re.Pattern[str]]] = {}
+    for guards, pattern in table:
+        compiled = re.compile(pattern, re.IGNORECASE)
+        for guard in guards:
+            grouped.setdefault(guard, []).append(compiled)
+    return {guard: tuple(patterns) for guard, patterns in grouped.items()}
+
+
+_PROMO_INSIDE = tuple((g, p) for g, p in _group_by_guard(_PROMO_PHRASES).items() if g[0] != "^")
+_PROMO_START = tuple((g[1:], p) for g, p in _group_by_guard(_PROMO_PHRASES).items()
+                     if g[0] == "^")
+_PROMO_STARTS = tuple(g for g, _ in _PROMO_START)
 
 _CAPTION_PREFIX = re.compile(
     r"^(\W{0,2})((image caption|media caption|image copyright|image source|picture caption)\b"
@@ -102,6 +155,10 @@ _CREDIT_END = re.compile(
     r".{0,20})[\s.]*$",
     re.IGNORECASE,
 )
+# What any _CREDIT_END match contains: a bracket, slash or bar, or a photo agency or file photo.
+_CREDIT_END_WORDS = ("getty images", "shutterstock", "alamy", "istock", "file ")
+# Characters that IGNORECASE matches to an ASCII letter but str.lower() does not turn into it.
+_ODD_CASE = re.compile("[\u0130\u0131\u017f]")
 _BYLINE = re.compile(
     r"^(by|written by|words by|reporting by|story by|posted by|author:?)\s+"
     r"[\w.'’-]+(\s+[\w.'’-]+){0,3}(\s*(,|and|&)\s*[\w.'’-]+(\s+[\w.'’-]+){0,3}){0,3}"
@@ -142,7 +199,9 @@ class Block:
 
 def normalize_space(text: str) -> str:
     """Take text and return it on one line with single spaces and no invisible characters."""
-    return " ".join(_INVISIBLE.sub("", text).split())
+    if not text.isascii():  # O(1); the invisible characters are all outside ASCII
+        text = _INVISIBLE.sub("", text)
+    return " ".join(text.split())
 
 
 def clean_paragraphs(paragraphs: list[str]) -> list[str]:
@@ -179,11 +238,36 @@ def is_boilerplate(text: str) -> bool:
         return True
     if len(t) > MAX_PROMO_CHARS:
         return False
-    if _PROMO_PREFIX.match(t) or _CAPTION_PREFIX.match(t) or _PROMO_PHRASE.search(t):
+    if _PROMO_PREFIX.match(t) or _CAPTION_PREFIX.match(t) or _has_promo_phrase(t):
         return True
-    if _CREDIT_END.search(t) and len(t) < 250:
+    if len(t) < 250 and _has_credit_end(t):
         return True
     return len(t) < 120 and (_BYLINE.match(t) is not None or _DATELINE.match(t) is not None)
+
+
+def _has_promo_phrase(t: str) -> bool:
+    """Take a normalised paragraph and return whether _PROMO_PHRASE occurs in it."""
+    if not t.isascii() and _ODD_CASE.search(t):
+        return _PROMO_PHRASE.search(t) is not None
+    low = t.lower()
+    for guard, patterns in _PROMO_INSIDE:
+        if guard in low and any(p.search(t) for p in patterns):
+            return True
+    if low.startswith(_PROMO_STARTS):
+        return any(low.startswith(guard) and any(p.search(t) for p in patterns)
+                   for guard, patterns in _PROMO_START)
+    return False
+
+
+def _has_credit_end(t: str) -> bool:
+    """Take a normalised paragraph and return whether it ends with a photo credit (_CREDIT_END)."""
+    # a normalised paragraph holds no whitespace but single spaces, so the match must end the
+    # text save for spaces and dots; without these marks it cannot match at all
+    if ("/" in t or "|" in t or t.rstrip(" .").endswith((")", "]"))
+            or not t.isascii() and _ODD_CASE.search(t)):
+        return _CREDIT_END.search(t) is not None
+    low = t.lower()
+    return any(word in low for word in _CREDIT_END_WORDS) and _CREDIT_END.search(t) is not None
 
 
 def _drop_link_lists(blocks: list[Block]) -> list[Block]:
