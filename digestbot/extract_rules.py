@@ -55,90 +55,94 @@ _PROMO_PREFIX = re.compile(
     re.IGNORECASE,
 )
 
-# Calls to action and notices: a short paragraph containing one is boilerplate. Each phrase
-# comes with the lowercase literals one of which any match must contain ("^" = at the start), so
-# prose that has none of them skips the regex, which costs ~150 us per paragraph when run whole.
+# Calls to action and notices: a short paragraph containing one is boilerplate. Run whole, this
+# alternation costs ~150 us per paragraph, so each phrase comes with guards, one of which every
+# match passes on the lowercased paragraph: "word" is a whole word (a run of a-z letters),
+# "^text" begins it, "~text" occurs anywhere in it. Prose that passes none skips the regexes.
 _PROMO_PHRASES: tuple[tuple[tuple[str, ...], str], ...] = (
-    (("click here",), r"\bclick here\b"),
-    (("sign up ",), r"\bsign up (for|to) (our|my)\b"),
-    (("sign up ",), r"\bsign up to (get|receive)\b"),
-    (("subscribe ",), r"\bsubscribe (to|for) (our|my)\b"),
-    (("subscribe ",), r"\bsubscribe to the (\w+ )?(newsletter|podcast|channel|briefing)"),
-    (("subscribe ",), r"\bsubscribe to [\w.’']+ (\w+ )?newsletters?\b"),
-    (("sign up ",), r"\bsign up for (the|a|free|daily|weekly)"
-                    r" (\w+ )?(newsletter|briefing|alerts|updates|emails?)\b"),
-    (("subscribe ",), r"\bsubscribe (now|today|here)\b"),
-    (("newsletter",), r"newsletter sign[- ]?up"),
-    (("newsletter",), r"\bget (our|the) (\w+ )?newsletter"),
-    (("journalism",), r"\bsupport (our|independent|quality|local|trusted) (\w+ )?journalism"),
+    (("click",), r"\bclick here\b"),
+    (("sign",), r"\bsign up (for|to) (our|my)\b"),
+    (("sign",), r"\bsign up to (get|receive)\b"),
+    (("subscribe",), r"\bsubscribe (to|for) (our|my)\b"),
+    (("subscribe",), r"\bsubscribe to the (\w+ )?(newsletter|podcast|channel|briefing)"),
+    (("subscribe",), r"\bsubscribe to [\w.’']+ (\w+ )?newsletters?\b"),
+    (("sign",), r"\bsign up for (the|a|free|daily|weekly)"
+                r" (\w+ )?(newsletter|briefing|alerts|updates|emails?)\b"),
+    (("subscribe",), r"\bsubscribe (now|today|here)\b"),
+    (("~newsletter",), r"newsletter sign[- ]?up"),
+    (("~newsletter",), r"\bget (our|the) (\w+ )?newsletter"),
+    (("support",), r"\bsupport (our|independent|quality|local|trusted) (\w+ )?journalism"),
     (("donation", "contribution"),
      r"\bmake a (one-off |one-time |monthly )?(donation|contribution)\b"),
-    (("donate ",), r"\bdonate (now|today|here)\b"),
-    (("become a ",), r"\bbecome a (member|supporter|patron|subscriber)\b"),
-    (("signing up", "subscribing"), r"\bthanks? (you )?for (signing up|subscribing)\b"),
+    (("donate",), r"\bdonate (now|today|here)\b"),
+    (("become",), r"\bbecome a (member|supporter|patron|subscriber)\b"),
+    (("signing", "subscribing"), r"\bthanks? (you )?for (signing up|subscribing)\b"),
     (("inbox",), r"\bkeep an eye on your inbox\b"),
     (("inbox",), r"\b(delivered |straight |right )?(to|in) your inbox\b"),
-    (("subscription",), r"\berror processing your subscription"),
-    (("a share", "commission", "an affiliate", "compensation"),
+    (("error",), r"\berror processing your subscription"),
+    (("get", "earn", "receive"),
      r"\b(may|might|could) (get|earn|receive) (a share|a (small )?commission|an affiliate"
      r"|compensation)"),
-    (("contains ",), r"\bcontains (references to products|affiliate links)\b"),
-    (("affiliate ",), r"\baffiliate (links?|commission)\b"),
-    (("we may earn",), r"\bwe may earn\b"),
+    (("contains",), r"\bcontains (references to products|affiliate links)\b"),
+    (("affiliate",), r"\baffiliate (links?|commission)\b"),
+    (("earn",), r"\bwe may earn\b"),
     (("^like this ",), r"^like this (story|article)\?"),
-    (("share it with a friend",), r"\bshare it with a friend\b"),
+    (("friend",), r"\bshare it with a friend\b"),
     (("^follow",), r"^follow\b.{0,80}\bon (facebook|twitter|instagram|x|linkedin"
                    r"|tiktok|threads|bluesky|youtube)\b"),
     (("^source", "^via", "^with"), r"^(source|sources|via|with)\b[^.]{0,50}$"),
-    (("reporting by", "writing by", "editing by", "compiled by"),
+    (("^(", "^additional", "^reporting", "^writing", "^editing", "^compiled"),
      r"^\(?(additional )?(reporting|writing|editing|compiled) by\b.{0,300}$"),
-    (("newsletter",), r"\bnewsletters?$"),
+    (("~newsletter",), r"\bnewsletters?$"),
     (("cookies",), r"\bwe use cookies\b"),
     (("cookies",), r"\buses cookies\b"),
-    (("cookie ",), r"\bcookie (policy|settings|preferences|consent)\b"),
+    (("cookie",), r"\bcookie (policy|settings|preferences|consent)\b"),
     (("cookies",), r"\baccept (all )?cookies\b"),
-    (("by continuing", "by using"),
+    (("continuing", "using"),
      r"\bby (continuing|using) (to (use|browse) )?(this|our) (site|website)"),
-    (("all rights reserved",), r"\ball rights reserved\b"),
-    (("published, broadcast",), r"\bmay not be (re)?published, broadcast"),
-    (("follow us on",), r"\bfollow us on\b"),
-    (("like us on facebook",), r"\blike us on facebook\b"),
-    (("follow him on", "follow her on", "follow them on", "follow the author on"),
+    (("reserved",), r"\ball rights reserved\b"),
+    (("published", "republished"), r"\bmay not be (re)?published, broadcast"),
+    (("follow",), r"\bfollow us on\b"),
+    (("facebook",), r"\blike us on facebook\b"),
+    (("follow",),
      r"\bfollow (him|her|them|the author) on (twitter|x|instagram|facebook)"),
-    (("(opens in ",), r"\(opens in (a )?new (window|tab)\)"),
-    (("appeared first on",), r"\bappeared first on\b"),
-    (("download ",), r"\bdownload (our|the) (free )?app\b"),
-    (("enable javascript",), r"\benable javascript\b"),
-    (("your browser does not support",), r"\byour browser does not support"),
-    (("unlimited ",), r"\bunlimited (digital )?access\b"),
-    (("already a subscriber",), r"\balready a subscriber\b"),
+    (("opens",), r"\(opens in (a )?new (window|tab)\)"),
+    (("appeared",), r"\bappeared first on\b"),
+    (("download",), r"\bdownload (our|the) (free )?app\b"),
+    (("javascript",), r"\benable javascript\b"),
+    (("browser",), r"\byour browser does not support"),
+    (("unlimited",), r"\bunlimited (digital )?access\b"),
+    (("subscriber",), r"\balready a subscriber\b"),
     (("subscribers", "members"),
      r"\bthis (article|story|content) is (only )?(available|for) (to )?(subscribers|members)\b"),
-    (("story continues below",), r"\bstory continues below\b"),
-    (("share this ", "share on "),
+    (("continues",), r"\bstory continues below\b"),
+    (("share",),
      r"\bshare (this|on) (article|story|facebook|twitter|whatsapp|linkedin)\b"),
-    (("a tip",), r"\bsend (us )?a tip\b"),
-    (("have a news tip",), r"\bhave a news tip\b"),
-    (("get in touch with ",), r"\bget in touch with (us|our)\b"),
+    (("tip",), r"\bsend (us )?a tip\b"),
+    (("tip",), r"\bhave a news tip\b"),
+    (("touch",), r"\bget in touch with (us|our)\b"),
 )
 _PROMO_PHRASE = re.compile("(" + "|".join(p for _, p in _PROMO_PHRASES) + ")", re.IGNORECASE)
 
 
-def _group_by_guard(table: tuple[tuple[tuple[str, ...], str], ...],
+def _group_by_guard(table: tuple[tuple[tuple[str, ...], str], ...], kind: str,
                     ) -> dict[str, tuple[re.Pattern[str], ...]]:
-    """Take (guards, pattern) rows and return each guard with the compiled patterns it admits."""
+    """Take (guards, pattern) rows and a guard mark ("", "^", "~"); return guard -> patterns."""
     grouped: dict[str, list[re.Pattern[str]]] = {}
     for guards, pattern in table:
-        compiled = re.compile(pattern, re.IGNORECASE)
         for guard in guards:
-            grouped.setdefault(guard, []).append(compiled)
+            mark = guard[0] if guard[0] in "^~" else ""
+            if mark == kind:
+                grouped.setdefault(guard[len(mark):], []).append(re.compile(pattern, re.I))
     return {guard: tuple(patterns) for guard, patterns in grouped.items()}
 
 
-_PROMO_INSIDE = tuple((g, p) for g, p in _group_by_guard(_PROMO_PHRASES).items() if g[0] != "^")
-_PROMO_START = tuple((g[1:], p) for g, p in _group_by_guard(_PROMO_PHRASES).items()
-                     if g[0] == "^")
-_PROMO_STARTS = tuple(g for g, _ in _PROMO_START)
+_PROMO_BY_WORD = _group_by_guard(_PROMO_PHRASES, "")
+_PROMO_BY_START = _group_by_guard(_PROMO_PHRASES, "^")
+_PROMO_BY_PART = _group_by_guard(_PROMO_PHRASES, "~")
+_PROMO_STARTS = tuple(_PROMO_BY_START)
+_PROMO_WORDS = frozenset(word.encode("ascii") for word in _PROMO_BY_WORD)
+_LETTERS_ONLY = bytes(c if 97 <= c <= 122 else 32 for c in range(256))
 
 _CAPTION_PREFIX = re.compile(
     r"^(\W{0,2})((image caption|media caption|image copyright|image source|picture caption)\b"
@@ -155,8 +159,9 @@ _CREDIT_END = re.compile(
     r".{0,20})[\s.]*$",
     re.IGNORECASE,
 )
-# What any _CREDIT_END match contains: a bracket, slash or bar, or a photo agency or file photo.
-_CREDIT_END_WORDS = ("getty images", "shutterstock", "alamy", "istock", "file ")
+# Words (a-z runs) of which a _CREDIT_END match without a bracket, slash or bar has one.
+_CREDIT_END_WORDS = frozenset({b"getty", b"shutterstock", b"alamy", b"istock", b"istockphoto",
+                               b"file"})
 # Characters that IGNORECASE matches to an ASCII letter but str.lower() does not turn into it.
 _ODD_CASE = re.compile("[\u0130\u0131\u017f]")
 _BYLINE = re.compile(
@@ -238,36 +243,44 @@ def is_boilerplate(text: str) -> bool:
         return True
     if len(t) > MAX_PROMO_CHARS:
         return False
-    if _PROMO_PREFIX.match(t) or _CAPTION_PREFIX.match(t) or _has_promo_phrase(t):
+    if _PROMO_PREFIX.match(t) or _CAPTION_PREFIX.match(t):
         return True
-    if len(t) < 250 and _has_credit_end(t):
-        return True
+    if not t.isascii() and _ODD_CASE.search(t):  # lower() cannot stand in for IGNORECASE here
+        if _PROMO_PHRASE.search(t) or (len(t) < 250 and _CREDIT_END.search(t)):
+            return True
+    else:
+        low = t.lower()
+        # maximal runs of a-z: every other byte, and each byte of a non-ASCII character, is a gap
+        words = low.encode("utf-8").translate(_LETTERS_ONLY).split()
+        if _has_promo_phrase(t, low, words) or (len(t) < 250 and _has_credit_end(t, low, words)):
+            return True
     return len(t) < 120 and (_BYLINE.match(t) is not None or _DATELINE.match(t) is not None)
 
 
-def _has_promo_phrase(t: str) -> bool:
-    """Take a normalised paragraph and return whether _PROMO_PHRASE occurs in it."""
-    if not t.isascii() and _ODD_CASE.search(t):
-        return _PROMO_PHRASE.search(t) is not None
-    low = t.lower()
-    for guard, patterns in _PROMO_INSIDE:
-        if guard in low and any(p.search(t) for p in patterns):
+def _has_promo_phrase(t: str, low: str, words: list[bytes]) -> bool:
+    """Take a normalised paragraph, its lowercase and a-z words; return if _PROMO_PHRASE occurs."""
+    if not _PROMO_WORDS.isdisjoint(words):
+        for word in _PROMO_WORDS.intersection(words):
+            if any(p.search(t) for p in _PROMO_BY_WORD[word.decode("ascii")]):
+                return True
+    for part, patterns in _PROMO_BY_PART.items():
+        if part in low and any(p.search(t) for p in patterns):
             return True
     if low.startswith(_PROMO_STARTS):
-        return any(low.startswith(guard) and any(p.search(t) for p in patterns)
-                   for guard, patterns in _PROMO_START)
+        for start, patterns in _PROMO_BY_START.items():
+            if low.startswith(start) and any(p.search(t) for p in patterns):
+                return True
     return False
 
 
-def _has_credit_end(t: str) -> bool:
-    """Take a normalised paragraph and return whether it ends with a photo credit (_CREDIT_END)."""
-    # a normalised paragraph holds no whitespace but single spaces, so the match must end the
-    # text save for spaces and dots; without these marks it cannot match at all
+def _has_credit_end(t: str, low: str, words: list[bytes]) -> bool:
+    """Take a normalised paragraph, its lowercase and a-z words; return if _CREDIT_END occurs."""
+    # a normalised paragraph holds no whitespace but single spaces, so a match ends the text
+    # save for spaces and dots: a bracket there, else a slash or bar, else an agency word
     if ("/" in t or "|" in t or t.rstrip(" .").endswith((")", "]"))
-            or not t.isascii() and _ODD_CASE.search(t)):
+            or not _CREDIT_END_WORDS.isdisjoint(words)):
         return _CREDIT_END.search(t) is not None
-    low = t.lower()
-    return any(word in low for word in _CREDIT_END_WORDS) and _CREDIT_END.search(t) is not None
+    return False
 
 
 def _drop_link_lists(blocks: list[Block]) -> list[Block]:
