@@ -309,9 +309,10 @@ def _is_link_only(block: Block) -> bool:
 
 def is_title_like(text: str) -> bool:
     """Take a paragraph and return whether it reads as a headline, not a sentence."""
-    words = text.split()
-    return (len(text) <= MAX_TITLE_CHARS and 2 <= len(words) <= 24 and "\n" not in text
-            and not _SENTENCE_END.search(text) and text[0].isupper())
+    if len(text) > MAX_TITLE_CHARS or "\n" in text:
+        return False
+    return (2 <= len(text.split()) <= 24 and not _SENTENCE_END.search(text)
+            and text[0].isupper())
 
 
 def _drop_headline_runs(blocks: list[Block]) -> list[Block]:
