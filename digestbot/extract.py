@@ -99,13 +99,21 @@ class PageSignals:
 def read_page_signals(tree: lxml_html.HtmlElement) -> PageSignals:
     """Take a parsed page and return its link shares and caption texts."""
     shares: dict[str, float] = {}
+    # linked characters per link, read once however many blocks nest around it; holding the
+    # elements as keys keeps lxml handing out these same objects for them
+    link_chars: dict[lxml_html.HtmlElement, int] = {}
     for element in tree.iter(*_LINK_SHARE_TAGS):
         text = normalize_space(element.text_content())
         if not text or len(text) > 600:
             continue
-        linked = sum(len(normalize_space(a.text_content())) for a in element.iter("a")
-                     if not (a.get("href") or "#").startswith("#"))
-        key = _key(text)
+        linked = 0
+        for a in element.iter("a"):
+            chars = link_chars.get(a)
+            if chars is None:
+                chars = link_chars[a] = (0 if (a.get("href") or "#").startswith("#")
+                                         else len(normalize_space(a.text_content())))
+            linked += chars
+        key = text.lower()  # _key(text): text is normalised already
         share = min(1.0, linked / len(text))
         # the same words unlinked elsewhere (a title also in the breadcrumbs) are not a link
         shares[key] = min(shares.get(key, share), share)

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import trafilatura
 from lxml import etree
 from lxml import html as lxml_html
 
@@ -278,10 +279,29 @@ def test_odd_case_letters_are_still_boilerplate() -> None:
         "The Lowmere council voted on Tuesday to keep the ferry running through the winter.")
 
 
+def assert_same_signals(pages: list[str]) -> None:
+    """Take pages and fail on the first whose link shares or captions differ from the oracle."""
+    for page in pages:
+        tree = trafilatura.load_html(page)
+        if tree is None:
+            continue
+        new, old = extract.read_page_signals(tree), ref.read_page_signals(tree)
+        assert (new.link_shares, new.captions) == (old.link_shares, old.captions), page[:300]
+
+
+def test_page_signals_are_unchanged() -> None:
+    pages = [p.read_bytes().decode("utf-8", "replace")
+             for p in sorted((TESTS / "pages").glob("*.html"))]
+    assert_same_signals(pages)
+    shares = extract.read_page_signals(trafilatura.load_html(pages[0])).link_shares
+    assert any(0 < share < 1 for share in shares.values()) and 1.0 in shares.values()
+
+
 @pytest.mark.skipif(not EVAL.is_dir(), reason="../shared/evaldata not present")
 def test_eval_pages_are_unchanged() -> None:
     pages = read_eval_pages(step=18)
     assert len(pages) >= 15
+    assert_same_signals(pages)
     assert_same(extract.html_to_text, ref.html_to_text, pages)
     fragments = list(cut_fragments(pages, per_page=40))
     assert_same(extract.html_to_text, ref.html_to_text, fragments)
