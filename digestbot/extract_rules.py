@@ -251,7 +251,7 @@ def is_boilerplate(text: str) -> bool:
     else:
         low = t.lower()
         # maximal runs of a-z: every other byte, and each byte of a non-ASCII character, is a gap
-        words = low.encode("utf-8").translate(_LETTERS_ONLY).split()
+        words = low.encode("utf-8", "surrogatepass").translate(_LETTERS_ONLY).split()
         if _has_promo_phrase(t, low, words) or (len(t) < 250 and _has_credit_end(t, low, words)):
             return True
     return len(t) < 120 and (_BYLINE.match(t) is not None or _DATELINE.match(t) is not None)

@@ -266,8 +266,9 @@ def test_promo_table_joins_to_the_original_pattern() -> None:
     "Harbour at dusk (Photo: Ida Rusk/Gettı Images)", "Quay works, ſhutterstock",
     "Sign up for our newsletter", "We use cookies to improve this site",
     "Subscribe to nothing, he said, and trust no one at the ferry terminal in Lowmere.",
+    "Sign up for our newsletter \ud800", "Harbour at dusk (Photo: Ida Rusk) \udcff",
 ])
-def test_odd_case_letters_match_as_ignorecase_does(text: str) -> None:
+def test_odd_characters_get_the_reference_answer(text: str) -> None:
     assert extract_rules.is_boilerplate(text) is ref_rules.is_boilerplate(text)
 
 
