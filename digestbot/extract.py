@@ -34,6 +34,10 @@ FULL_TEXT_MIN_PARAGRAPHS = 3
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _LOOKS_LIKE_HTML = re.compile(r"<[a-zA-Z!/]")
 _BLANK_LINES = re.compile(r"\n\s*\n")
+_TEASER_END = re.compile(r"\b(continue reading|read (the )?(full|more|rest))\b", re.I)
+_LOOKS_LIKE_FULL_HTML = re.compile(r"^\s*<(?:html|!doctype)", re.I).match  # as lxml.html's
+_XHTML = "{http://www.w3.org/1999/xhtml}"
+_HTML_PARSER = etree.HTMLParser()  # lxml.html's parser options, without its element classes
 _LINK_SHARE_TAGS = ("p", "li", "h1", "h2", "h3", "h4", "h5", "h6", "div", "span", "td",
                     "dd", "dt", "blockquote", "figcaption", "section", "strong", "em", "b")
 _CAPTIONS = etree.XPath(
@@ -95,13 +99,21 @@ class PageSignals:
 def read_page_signals(tree: lxml_html.HtmlElement) -> PageSignals:
     """Take a parsed page and return its link shares and caption texts."""
     shares: dict[str, float] = {}
+    # linked characters per link, read once however many blocks nest around it; holding the
+    # elements as keys keeps lxml handing out these same objects for them
+    link_chars: dict[lxml_html.HtmlElement, int] = {}
     for element in tree.iter(*_LINK_SHARE_TAGS):
         text = normalize_space(element.text_content())
         if not text or len(text) > 600:
             continue
-        linked = sum(len(normalize_space(a.text_content())) for a in element.iter("a")
-                     if not (a.get("href") or "#").startswith("#"))
-        key = _key(text)
+        linked = 0
+        for a in element.iter("a"):
+            chars = link_chars.get(a)
+            if chars is None:
+                chars = link_chars[a] = (0 if (a.get("href") or "#").startswith("#")
+                                         else len(normalize_space(a.text_content())))
+            linked += chars
+        key = text.lower()  # _key(text): text is normalised already
         share = min(1.0, linked / len(text))
         # the same words unlinked elsewhere (a title also in the breadcrumbs) are not a link
         shares[key] = min(shares.get(key, share), share)
@@ -172,8 +184,10 @@ def split_breaks(text: str) -> list[str]:
     """Take text with newlines and return paragraphs: blank lines split, single breaks stay."""
     paragraphs = []
     for chunk in _BLANK_LINES.split(text):
-        lines = [normalize_space(line) for line in chunk.split("\n")]
-        paragraph = "\n".join(line for line in lines if line)
+        if "\n" in chunk:
+            paragraph = "\n".join(line for line in map(normalize_space, chunk.split("\n")) if line)
+        else:
+            paragraph = normalize_space(chunk)
         if paragraph:
             paragraphs.append(paragraph)
     return paragraphs
@@ -197,7 +211,9 @@ def join_paragraphs(paragraphs: list[str]) -> str:
 def html_to_text(fragment: str) -> str:
     """Take feed-carried HTML (or plain text) and return cleaned paragraphs as plain text."""
     try:
-        return join_paragraphs(clean_paragraphs(fragment_paragraphs(fragment)))
+        # fragment_paragraphs already gives what clean_paragraphs would make of its paragraphs:
+        # lines normalised, empty ones dropped
+        return join_paragraphs(clean_blocks([Block(p) for p in fragment_paragraphs(fragment)]))
     except Exception:  # a broken feed item must not stop the pipeline
         return ""
 
@@ -209,34 +225,67 @@ def fragment_paragraphs(fragment: str) -> list[str]:
         return []
     if not _LOOKS_LIKE_HTML.search(text):
         return split_breaks(htmllib.unescape(text))
-    root = lxml_html.fragment_fromstring(text, create_parent="div")
-    chunks: list[str] = []
-    _walk_fragment(root, chunks)
+    chunks: list[str] = ["\n\n"]  # fragment_fromstring(create_parent="div") wraps it in a <div>
+    for node in _parse_fragment(text):
+        if isinstance(node, str):
+            chunks.append(node)
+        else:
+            _walk_fragment(node, chunks)
+    chunks.append("\n\n")
     return split_breaks("".join(chunks))
 
 
-def _walk_fragment(element: lxml_html.HtmlElement, out: list[str]) -> None:
+def _parse_fragment(text: str) -> list[str | etree._Element]:
+    """Take HTML and return what lxml.html.fragments_fromstring does: leading text, elements."""
+    # Its steps, but with a parser that makes plain elements: lxml.html's looks up a Python
+    # class for every element it hands out, which costs more than the parse, and the walk
+    # reads only tags, text and tails, the same in both.
+    if not _LOOKS_LIKE_FULL_HTML(text):
+        text = f"<html><body>{text}</body></html>"
+    doc = etree.fromstring(text, _HTML_PARSER)
+    if doc is None:
+        raise etree.ParserError("Document is empty")
+    assert _strip_xhtml(doc.tag) == "html"
+    bodies = [e for e in doc if _strip_xhtml(e.tag) == "body"]
+    assert len(bodies) == 1, f"too many bodies: {bodies!r}"
+    body = bodies[0]
+    nodes: list[str | etree._Element] = []
+    if body.text and body.text.strip():
+        nodes.append(body.text)
+    nodes.extend(body)
+    return nodes
+
+
+def _strip_xhtml(tag: object) -> object:
+    """Take an element's tag and return it without the XHTML namespace, as lxml.html does."""
+    if isinstance(tag, str) and tag.startswith(_XHTML):
+        return tag[len(_XHTML):]
+    return tag
+
+
+def _walk_fragment(element: etree._Element, out: list[str]) -> None:
     """Take an element and append its text to out, with blank lines around block elements."""
-    tag = element.tag if isinstance(element.tag, str) else ""
-    if tag in _DROP_TAGS or not isinstance(element.tag, str):
-        if element.tail:
-            out.append(element.tail)
+    tag = element.tag
+    if not isinstance(tag, str) or tag in _DROP_TAGS:  # comments and PIs have no str tag
+        tail = element.tail
+        if tail:
+            out.append(tail)
         return
-    block = tag in _BLOCK_TAGS
+    block = tag in _BLOCK_TAGS  # td and th among them, so cells end with a blank line
     if block:
         out.append("\n\n")
-    if tag == "br":
+    elif tag == "br":
         out.append("\n")
-    if element.text:
-        out.append(element.text)
+    text = element.text
+    if text:
+        out.append(text)
     for child in element:
         _walk_fragment(child, out)
     if block:
         out.append("\n\n")
-    elif tag in ("td", "th"):
-        out.append(" ")
-    if element.tail:
-        out.append(element.tail)
+    tail = element.tail
+    if tail:
+        out.append(tail)
 
 
 def is_full_text(text: str) -> bool:
@@ -250,4 +299,4 @@ def _ends_as_teaser(paragraph: str) -> bool:
     """Take the last paragraph and return whether it cuts off like a feed teaser."""
     tail = paragraph.rstrip()
     return tail.endswith(("…", "...", "[…]", "[...]", "(more…)")) or bool(
-        re.search(r"\b(continue reading|read (the )?(full|more|rest))\b", tail[-80:], re.I))
+        _TEASER_END.search(tail[-80:]))

@@ -55,37 +55,94 @@ _PROMO_PREFIX = re.compile(
     re.IGNORECASE,
 )
 
-# Calls to action and notices: a short paragraph containing one is boilerplate.
-_PROMO_PHRASE = re.compile(
-    r"(\bclick here\b|\bsign up (for|to) (our|my)\b|\bsign up to (get|receive)\b"
-    r"|\bsubscribe (to|for) (our|my)\b"
-    r"|\bsubscribe to the (\w+ )?(newsletter|podcast|channel|briefing)"
-    r"|\bsubscribe to [\w.’']+ (\w+ )?newsletters?\b|\bsign up for (the|a|free|daily|weekly)"
-    r" (\w+ )?(newsletter|briefing|alerts|updates|emails?)\b"
-    r"|\bsubscribe (now|today|here)\b|newsletter sign[- ]?up|\bget (our|the) (\w+ )?newsletter"
-    r"|\bsupport (our|independent|quality|local|trusted)"
-    r" (\w+ )?journalism|\bmake a (one-off |one-time |monthly )?(donation|contribution)\b"
-    r"|\bdonate (now|today|here)\b|\bbecome a (member|supporter|patron|subscriber)\b"
-    r"|\bthanks? (you )?for (signing up|subscribing)\b|\bkeep an eye on your inbox\b"
-    r"|\b(delivered |straight |right )?(to|in) your inbox\b|\berror processing your subscription"
-    r"|\b(may|might|could) (get|earn|receive) (a share|a (small )?commission|an affiliate"
-    r"|compensation)|\bcontains (references to products|affiliate links)\b"
-    r"|\baffiliate (links?|commission)\b|\bwe may earn\b|^like this (story|article)\?"
-    r"|\bshare it with a friend\b|^follow\b.{0,80}\bon (facebook|twitter|instagram|x|linkedin"
-    r"|tiktok|threads|bluesky|youtube)\b|^(source|sources|via|with)\b[^.]{0,50}$"
-    r"|^\(?(additional )?(reporting|writing|editing|compiled) by\b.{0,300}$|\bnewsletters?$"
-    r"|\bwe use cookies\b|\buses cookies\b|\bcookie (policy|settings|preferences|consent)\b"
-    r"|\baccept (all )?cookies\b|\bby (continuing|using) (to (use|browse) )?(this|our)"
-    r" (site|website)|\ball rights reserved\b|\bmay not be (re)?published, broadcast"
-    r"|\bfollow us on\b|\blike us on facebook\b|\bfollow (him|her|them|the author) on "
-    r"(twitter|x|instagram|facebook)|\(opens in (a )?new (window|tab)\)|\bappeared first on\b"
-    r"|\bdownload (our|the) (free )?app\b|\benable javascript\b|\byour browser does not support"
-    r"|\bunlimited (digital )?access\b|\balready a subscriber\b|\bthis (article|story|content)"
-    r" is (only )?(available|for) (to )?(subscribers|members)\b|\bstory continues below\b"
-    r"|\bshare (this|on) (article|story|facebook|twitter|whatsapp|linkedin)\b"
-    r"|\bsend (us )?a tip\b|\bhave a news tip\b|\bget in touch with (us|our)\b)",
-    re.IGNORECASE,
+# Calls to action and notices: a short paragraph containing one is boilerplate. Run whole, this
+# alternation costs ~150 us per paragraph, so each phrase comes with guards, one of which every
+# match passes on the lowercased paragraph: "word" is a whole word (a run of a-z letters),
+# "^text" begins it, "~text" occurs anywhere in it. Prose that passes none skips the regexes.
+_PROMO_PHRASES: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("click",), r"\bclick here\b"),
+    (("sign",), r"\bsign up (for|to) (our|my)\b"),
+    (("sign",), r"\bsign up to (get|receive)\b"),
+    (("subscribe",), r"\bsubscribe (to|for) (our|my)\b"),
+    (("subscribe",), r"\bsubscribe to the (\w+ )?(newsletter|podcast|channel|briefing)"),
+    (("subscribe",), r"\bsubscribe to [\w.’']+ (\w+ )?newsletters?\b"),
+    (("sign",), r"\bsign up for (the|a|free|daily|weekly)"
+                r" (\w+ )?(newsletter|briefing|alerts|updates|emails?)\b"),
+    (("subscribe",), r"\bsubscribe (now|today|here)\b"),
+    (("~newsletter",), r"newsletter sign[- ]?up"),
+    (("~newsletter",), r"\bget (our|the) (\w+ )?newsletter"),
+    (("support",), r"\bsupport (our|independent|quality|local|trusted) (\w+ )?journalism"),
+    (("donation", "contribution"),
+     r"\bmake a (one-off |one-time |monthly )?(donation|contribution)\b"),
+    (("donate",), r"\bdonate (now|today|here)\b"),
+    (("become",), r"\bbecome a (member|supporter|patron|subscriber)\b"),
+    (("signing", "subscribing"), r"\bthanks? (you )?for (signing up|subscribing)\b"),
+    (("inbox",), r"\bkeep an eye on your inbox\b"),
+    (("inbox",), r"\b(delivered |straight |right )?(to|in) your inbox\b"),
+    (("error",), r"\berror processing your subscription"),
+    (("get", "earn", "receive"),
+     r"\b(may|might|could) (get|earn|receive) (a share|a (small )?commission|an affiliate"
+     r"|compensation)"),
+    (("contains",), r"\bcontains (references to products|affiliate links)\b"),
+    (("affiliate",), r"\baffiliate (links?|commission)\b"),
+    (("earn",), r"\bwe may earn\b"),
+    (("^like this ",), r"^like this (story|article)\?"),
+    (("friend",), r"\bshare it with a friend\b"),
+    (("^follow",), r"^follow\b.{0,80}\bon (facebook|twitter|instagram|x|linkedin"
+                   r"|tiktok|threads|bluesky|youtube)\b"),
+    (("^source", "^via", "^with"), r"^(source|sources|via|with)\b[^.]{0,50}$"),
+    (("^(", "^additional", "^reporting", "^writing", "^editing", "^compiled"),
+     r"^\(?(additional )?(reporting|writing|editing|compiled) by\b.{0,300}$"),
+    (("~newsletter",), r"\bnewsletters?$"),
+    (("cookies",), r"\bwe use cookies\b"),
+    (("cookies",), r"\buses cookies\b"),
+    (("cookie",), r"\bcookie (policy|settings|preferences|consent)\b"),
+    (("cookies",), r"\baccept (all )?cookies\b"),
+    (("continuing", "using"),
+     r"\bby (continuing|using) (to (use|browse) )?(this|our) (site|website)"),
+    (("reserved",), r"\ball rights reserved\b"),
+    (("published", "republished"), r"\bmay not be (re)?published, broadcast"),
+    (("follow",), r"\bfollow us on\b"),
+    (("facebook",), r"\blike us on facebook\b"),
+    (("follow",),
+     r"\bfollow (him|her|them|the author) on (twitter|x|instagram|facebook)"),
+    (("opens",), r"\(opens in (a )?new (window|tab)\)"),
+    (("appeared",), r"\bappeared first on\b"),
+    (("download",), r"\bdownload (our|the) (free )?app\b"),
+    (("javascript",), r"\benable javascript\b"),
+    (("browser",), r"\byour browser does not support"),
+    (("unlimited",), r"\bunlimited (digital )?access\b"),
+    (("subscriber",), r"\balready a subscriber\b"),
+    (("subscribers", "members"),
+     r"\bthis (article|story|content) is (only )?(available|for) (to )?(subscribers|members)\b"),
+    (("continues",), r"\bstory continues below\b"),
+    (("share",),
+     r"\bshare (this|on) (article|story|facebook|twitter|whatsapp|linkedin)\b"),
+    (("tip",), r"\bsend (us )?a tip\b"),
+    (("tip",), r"\bhave a news tip\b"),
+    (("touch",), r"\bget in touch with (us|our)\b"),
 )
+_PROMO_PHRASE = re.compile("(" + "|".join(p for _, p in _PROMO_PHRASES) + ")", re.IGNORECASE)
+
+
+def _group_by_guard(table: tuple[tuple[tuple[str, ...], str], ...], kind: str,
+                    ) -> dict[str, tuple[re.Pattern[str], ...]]:
+    """Take (guards, pattern) rows and a guard mark ("", "^", "~"); return guard -> patterns."""
+    grouped: dict[str, list[re.Pattern[str]]] = {}
+    for guards, pattern in table:
+        for guard in guards:
+            mark = guard[0] if guard[0] in "^~" else ""
+            if mark == kind:
+                grouped.setdefault(guard[len(mark):], []).append(re.compile(pattern, re.I))
+    return {guard: tuple(patterns) for guard, patterns in grouped.items()}
+
+
+_PROMO_BY_WORD = _group_by_guard(_PROMO_PHRASES, "")
+_PROMO_BY_START = _group_by_guard(_PROMO_PHRASES, "^")
+_PROMO_BY_PART = _group_by_guard(_PROMO_PHRASES, "~")
+_PROMO_STARTS = tuple(_PROMO_BY_START)
+_PROMO_WORDS = frozenset(word.encode("ascii") for word in _PROMO_BY_WORD)
+_LETTERS_ONLY = bytes(c if 97 <= c <= 122 else 32 for c in range(256))
 
 _CAPTION_PREFIX = re.compile(
     r"^(\W{0,2})((image caption|media caption|image copyright|image source|picture caption)\b"
@@ -102,6 +159,11 @@ _CREDIT_END = re.compile(
     r".{0,20})[\s.]*$",
     re.IGNORECASE,
 )
+# Words (a-z runs) of which a _CREDIT_END match without a bracket, slash or bar has one.
+_CREDIT_END_WORDS = frozenset({b"getty", b"shutterstock", b"alamy", b"istock", b"istockphoto",
+                               b"file"})
+# Characters that IGNORECASE matches to an ASCII letter but str.lower() does not turn into it.
+_ODD_CASE = re.compile("[\u0130\u0131\u017f]")
 _BYLINE = re.compile(
     r"^(by|written by|words by|reporting by|story by|posted by|author:?)\s+"
     r"[\w.'’-]+(\s+[\w.'’-]+){0,3}(\s*(,|and|&)\s*[\w.'’-]+(\s+[\w.'’-]+){0,3}){0,3}"
@@ -142,7 +204,9 @@ class Block:
 
 def normalize_space(text: str) -> str:
     """Take text and return it on one line with single spaces and no invisible characters."""
-    return " ".join(_INVISIBLE.sub("", text).split())
+    if not text.isascii():  # O(1); the invisible characters are all outside ASCII
+        text = _INVISIBLE.sub("", text)
+    return " ".join(text.split())
 
 
 def clean_paragraphs(paragraphs: list[str]) -> list[str]:
@@ -179,11 +243,44 @@ def is_boilerplate(text: str) -> bool:
         return True
     if len(t) > MAX_PROMO_CHARS:
         return False
-    if _PROMO_PREFIX.match(t) or _CAPTION_PREFIX.match(t) or _PROMO_PHRASE.search(t):
+    if _PROMO_PREFIX.match(t) or _CAPTION_PREFIX.match(t):
         return True
-    if _CREDIT_END.search(t) and len(t) < 250:
-        return True
+    if not t.isascii() and _ODD_CASE.search(t):  # lower() cannot stand in for IGNORECASE here
+        if _PROMO_PHRASE.search(t) or (len(t) < 250 and _CREDIT_END.search(t)):
+            return True
+    else:
+        low = t.lower()
+        # maximal runs of a-z: every other byte, and each byte of a non-ASCII character, is a gap
+        words = low.encode("utf-8", "surrogatepass").translate(_LETTERS_ONLY).split()
+        if _has_promo_phrase(t, low, words) or (len(t) < 250 and _has_credit_end(t, low, words)):
+            return True
     return len(t) < 120 and (_BYLINE.match(t) is not None or _DATELINE.match(t) is not None)
+
+
+def _has_promo_phrase(t: str, low: str, words: list[bytes]) -> bool:
+    """Take a normalised paragraph, its lowercase and a-z words; return if _PROMO_PHRASE occurs."""
+    if not _PROMO_WORDS.isdisjoint(words):
+        for word in _PROMO_WORDS.intersection(words):
+            if any(p.search(t) for p in _PROMO_BY_WORD[word.decode("ascii")]):
+                return True
+    for part, patterns in _PROMO_BY_PART.items():
+        if part in low and any(p.search(t) for p in patterns):
+            return True
+    if low.startswith(_PROMO_STARTS):
+        for start, patterns in _PROMO_BY_START.items():
+            if low.startswith(start) and any(p.search(t) for p in patterns):
+                return True
+    return False
+
+
+def _has_credit_end(t: str, low: str, words: list[bytes]) -> bool:
+    """Take a normalised paragraph, its lowercase and a-z words; return if _CREDIT_END occurs."""
+    # a normalised paragraph holds no whitespace but single spaces, so a match ends the text
+    # save for spaces and dots: a bracket there, else a slash or bar, else an agency word
+    if ("/" in t or "|" in t or t.rstrip(" .").endswith((")", "]"))
+            or not _CREDIT_END_WORDS.isdisjoint(words)):
+        return _CREDIT_END.search(t) is not None
+    return False
 
 
 def _drop_link_lists(blocks: list[Block]) -> list[Block]:
@@ -212,9 +309,10 @@ def _is_link_only(block: Block) -> bool:
 
 def is_title_like(text: str) -> bool:
     """Take a paragraph and return whether it reads as a headline, not a sentence."""
-    words = text.split()
-    return (len(text) <= MAX_TITLE_CHARS and 2 <= len(words) <= 24 and "\n" not in text
-            and not _SENTENCE_END.search(text) and text[0].isupper())
+    if len(text) > MAX_TITLE_CHARS or "\n" in text:
+        return False
+    return (2 <= len(text.split()) <= 24 and not _SENTENCE_END.search(text)
+            and text[0].isupper())
 
 
 def _drop_headline_runs(blocks: list[Block]) -> list[Block]:
