@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("digestbot.pipeline")
 
 Clock = Callable[[], datetime]
+TopicHit = tuple[str, str, tuple[str, ...]]  # watchlist, topic, the query terms that matched
 
 
 def utcnow() -> datetime:
@@ -106,6 +107,7 @@ async def poll(config: Config, store: Store, *, client: httpx.AsyncClient | None
     # of unchanged feeds is then mostly waiting on the network.
     states = {s.url: s for s in store.feed_states()}
     unchanged: list[str] = []
+    found: dict[str, list[Match]] = {}  # matched in a worker along with the text
     offload = offload or Offload()
     try:
         jobs = [asyncio.create_task(_poll_feed(f, config, store, http, limits, now,
@@ -115,7 +117,10 @@ async def poll(config: Config, store: Store, *, client: httpx.AsyncClient | None
             for done, job in enumerate(asyncio.as_completed(jobs), start=1):
                 report, new = await job
                 reports.append(report)
-                articles += new
+                for article, hits in new:
+                    articles.append(article)
+                    if hits is not None:
+                        found[article.url] = [Match(article.url, *hit) for hit in hits]
                 if progress is not None:
                     progress(done, len(jobs))
         finally:
@@ -134,8 +139,10 @@ async def poll(config: Config, store: Store, *, client: httpx.AsyncClient | None
             # Built only now: a poll that brings nothing new never reads the recent articles.
             if index is None:
                 index = load_story_index(config, store, now=started)
-            matches = store.add_matches([m for a in todo
-                                         for m in match_article(a, config.watchlists)])
+            matches = store.add_matches([
+                m for a in todo
+                for m in (found[a.url] if a.url in found
+                          else match_article(a, config.watchlists))])
             stories = place_articles(todo, store, index, now=now())
     finally:
         if own_client:
@@ -147,7 +154,8 @@ async def poll(config: Config, store: Store, *, client: httpx.AsyncClient | None
 
 async def _poll_feed(feed: FeedConfig, config: Config, store: Store, client: httpx.AsyncClient,
                      limits: _Limits, now: Clock, state: FeedState | None,
-                     unchanged: list[str], offload: Offload) -> tuple[FeedReport, list[Article]]:
+                     unchanged: list[str], offload: Offload,
+                     ) -> tuple[FeedReport, list[tuple[Article, list[TopicHit] | None]]]:
     """Fetch, parse and store one feed; any failure is recorded and never escapes.
     A feed with nothing new is added to `unchanged`, for the caller to record."""
     try:
@@ -172,9 +180,10 @@ async def _poll_feed(feed: FeedConfig, config: Config, store: Store, client: htt
         parsed = await offload.run(partial(parse_feed, result.content, url=result.final_url,
                                            content_type=result.headers.get("content-type")))
         fresh = _new_entries(parsed.entries, store)
-        carried = await offload.run(carried_texts, fresh) if fresh else []
+        carried = (await offload.run(read_entries, fresh, feed.url, config.watchlists)
+                   if fresh else [])
         texts = await asyncio.gather(*(_article_text(e, c, feed, config, client, limits, offload)
-                                       for e, c in zip(fresh, carried, strict=True)))
+                                       for e, (c, _) in zip(fresh, carried, strict=True)))
         stamp = now()
         articles = [_make_article(e, feed, parsed.title, text, stamp)
                     for e, text in zip(fresh, texts, strict=True)]
@@ -188,7 +197,10 @@ async def _poll_feed(feed: FeedConfig, config: Config, store: Store, client: htt
         log.warning("feed failed", extra={"feed": feed.url, "reason": reason})
         retry_after = err.retry_after if isinstance(err, FetchError) else None
         return FeedReport(feed.url, "failed", error=reason, retry_after=retry_after), []
-    new = [a for a, is_new in zip(articles, added, strict=True) if is_new]
+    # The topics matched in the worker hold for the text it read, not for a page fetched since.
+    new = [(a, hits if text == carried_text else None)
+           for a, is_new, text, (carried_text, hits) in zip(articles, added, texts, carried,
+                                                            strict=True) if is_new]
     log.info("feed polled", extra={"feed": feed.url, "entries": len(parsed.entries),
                                    "new": len(new)})
     return FeedReport(feed.url, "ok", new_articles=len(new), cache_control=cache_control,
@@ -212,12 +224,16 @@ def _new_entries(entries: tuple[FeedEntry, ...], store: Store) -> list[FeedEntry
     return fresh
 
 
-def carried_texts(entries: list[FeedEntry]) -> list[str]:
-    """Take feed entries and return the plain text each carries (content, else summary)."""
+def read_entries(entries: list[FeedEntry], feed_url: str,
+                 watchlists: tuple[Watchlist, ...]) -> list[tuple[str, list[TopicHit]]]:
+    """Take new feed entries; return the plain text each carries (content, else summary) with
+    the watchlist topics its title and that text match."""
     # Imported here: extraction pulls in trafilatura, which a poll of unchanged feeds never needs.
     from digestbot.extract import html_to_text
 
-    return [html_to_text(e.content_html or e.summary_html) for e in entries]
+    texts = [html_to_text(e.content_html or e.summary_html) for e in entries]
+    return [(text, match_topics(e.title, text, feed_url, watchlists))
+            for e, text in zip(entries, texts, strict=True)]
 
 
 async def _article_text(entry: FeedEntry, carried: str, feed: FeedConfig, config: Config,
@@ -260,16 +276,24 @@ def _make_article(entry: FeedEntry, feed: FeedConfig, feed_title: str | None, te
 
 def match_article(article: Article, watchlists: tuple[Watchlist, ...]) -> list[Match]:
     """Take an article and return its matches against every topic of every watchlist."""
-    doc = tokenize_document(article.title, article.text)
-    found: list[Match] = []
+    return [Match(article.url, *hit)
+            for hit in match_topics(article.title, article.text, article.feed_url, watchlists)]
+
+
+def match_topics(title: str, text: str, feed_url: str,
+                 watchlists: tuple[Watchlist, ...]) -> list[TopicHit]:
+    """Take an article's title, text and feed; return (watchlist, topic, matched terms) for
+    every topic it matches."""
+    doc = tokenize_document(title, text)
+    hits: list[TopicHit] = []
     for wl in watchlists:
-        if not wl.includes_feed(article.feed_url):
+        if not wl.includes_feed(feed_url):
             continue
         for topic in wl.topics:
             terms = match_document(topic.parsed, doc)
             if terms is not None:
-                found.append(Match(article.url, wl.name, topic.name, terms))
-    return found
+                hits.append((wl.name, topic.name, terms))
+    return hits
 
 
 def load_story_index(config: Config, store: Store, *, now: datetime) -> StoryIndex:

@@ -278,3 +278,21 @@ def test_offload_falls_back_to_threads_after_a_worker_dies() -> None:
 
     with worker_pool(2) as offload:
         asyncio.run(run(offload))
+
+
+def test_topics_match_the_page_text_when_the_feed_carries_a_teaser(
+        server: LocalServer, tmp_path: Path) -> None:
+    paragraphs = ["Ash from the Selm volcano closed the airport at Tollan on Friday, officials "
+                  "said, and ferries to Brisk were held in port until the cloud had passed.",
+                  *PARAGRAPHS["orchard"]]
+    server.routes["/gazette/ash"] = Response(page("Tollan airport shut", paragraphs),
+                                             content_type="text/html")
+    server.routes["/gazette.rss"] = Response(rss(server, [
+        ("Tollan airport shut", "/gazette/ash", "g-ash", timedelta(hours=1))]))
+    for route in ("/courier.rss", "/broken.rss", "/html.rss"):
+        server.routes[route] = Response(rss(server, []))
+    config = load_config(write_config(tmp_path, server), env={})
+    with Store.open(config.database) as store, worker_pool(2) as offload:
+        report = asyncio.run(poll(config, store, offload=offload))
+    # Neither the title nor the teaser says "volcano" or "harvest"; the fetched page does.
+    assert sorted(m.topic for m in report.matches) == ["Farming", "Ferries", "Nothing"]
