@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from digestbot.features import (
     SHINGLE_WORDS,
     SKETCH_SIZE,
+    clear_caches,
     content_terms,
     describe_article,
     extract_entities,
@@ -102,3 +103,19 @@ def test_entities_hold_names_and_numbers_with_units() -> None:
     assert "120 a" in found  # a currency amount takes whatever word follows
     assert "12 percent" in found
     assert not any(e.startswith("14 ") for e in found)  # sailings is not a unit
+
+
+def test_entities_keep_first_found_order_across_repeated_sentences() -> None:
+    paragraphs = ["Ilse Varga met Tomas Brell in Lindal.", "Tomas Brell met Ilse Varga in Lindal.",
+                  "Ilse Varga met Tomas Brell in Lindal."]
+    assert extract_entities(paragraphs) == (
+        "ilse varga", "varga", "tomas brell", "brell", "lindal")
+
+
+def test_features_are_the_same_with_cold_and_warm_caches() -> None:
+    article = make_article("Lindal ferry crews strike", [
+        "Crews of the Lindal ferry walked out, Ilse Varga said, and 14 sailings were cancelled.",
+        "“We will not sail until the night shifts are paid,” said Tomas Brell."])
+    warm = describe_article(article)
+    clear_caches()
+    assert describe_article(article) == warm
