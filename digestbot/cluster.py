@@ -12,6 +12,7 @@ from __future__ import annotations
 import bisect
 import heapq
 import math
+import operator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -74,6 +75,8 @@ class _Story:
     untitled_text: dict[str, float] = field(default_factory=dict)
     titles: dict[str, float] = field(default_factory=dict)
     entities: dict[str, float] = field(default_factory=dict)
+    recent: list[_Member] = field(default_factory=list)  # the compared (newest) members
+    quotes: frozenset[int] = frozenset()  # every quote shingle of the compared members
 
     def take(self, member: _Member, compared: int) -> None:
         """Take a new member and how many newest members are compared; add it and its time."""
@@ -84,6 +87,8 @@ class _Story:
         self._count(member, 1.0)
         if len(self.members) > compared:
             self._count(self.members[-compared - 1], -1.0)
+        self.recent = self.members[-compared:]
+        self.quotes = frozenset().union(*(m.quotes for m in self.recent))
 
     def _count(self, member: _Member, sign: float) -> None:
         text = self.titled_text if member.title else self.untitled_text
@@ -209,10 +214,15 @@ class StoryIndex:
 
     def _salient_keys(self, member: _Member) -> list[str]:
         text = member.text
-        top = sorted(text, key=lambda t: (-text[t], t))[:self._settings.index_terms]
-        return top + list(member.entities)
+        # Sorting (-weight, term) pairs orders as the key (-weight, term) would, without a call
+        # per term.
+        pairs = zip(map(operator.neg, text.values()), text, strict=True)
+        top = [t for _, t in sorted(pairs)]
+        return top[:self._settings.index_terms] + list(member.entities)
 
     def _candidates(self, member: _Member) -> list[int]:
+        """Take a new article's vector; return the ids of the stories sharing the most weight
+        of its salient keys (ties by id), at most `candidates` of them."""
         votes: dict[int, float] = {}
         vote = votes.get
         weights = member.text | member.entities
@@ -224,13 +234,7 @@ class StoryIndex:
             weight = weights[key]
             for story_id in posting:
                 votes[story_id] = vote(story_id, 0.0) + weight
-        wanted = self._settings.candidates
-        if len(votes) > wanted:
-            # Only stories tied with or above the wanted-th best vote can make the cut.
-            floor = heapq.nlargest(wanted, votes.values())[-1]
-            votes = {sid: vote for sid, vote in votes.items() if vote >= floor}
-        ranked = sorted(votes, key=lambda sid: (-votes[sid], sid))
-        return ranked[:wanted]
+        return top_stories(votes, self._settings.candidates)
 
     def _score_story(self, new: _Member, story: _Story,
                      beat: tuple[bool, float]) -> tuple[bool, float]:
@@ -242,33 +246,38 @@ class StoryIndex:
             return False, 0.0
         over = max(0.0, (gap - s.grace) / s.decay)
         damp = math.exp(-over * over)
-        recent = story.members[-s.compare_members:]
+        recent = story.recent
         # Bounds first, from one dot per summed vector: every member score is >= 0 (weights
         # are positive), so the best member is at most the sum of all, and so is each cosine.
         titled = dot(new.text, story.titled_text)
         untitled = dot(new.text, story.untitled_text) if story.untitled_text else 0.0
+        far = titled + untitled < s.resemblance_cosine - 1e-9  # no member can be a copy
+        if far and beat[0]:
+            return False, 0.0
         titles = s.title_weight * dot(new.title, story.titles) if new.title else 0.0
         names = s.entity_weight * dot(new.entities, story.entities)
-        quoted = [not new.quotes.isdisjoint(m.quotes) for m in recent] if new.quotes else []
+        # One test against all compared members' shingles spares a test per member mostly.
+        quoted = ([not new.quotes.isdisjoint(m.quotes) for m in recent]
+                  if new.quotes and not new.quotes.isdisjoint(story.quotes) else [])
         total = titles + names + s.quote_bonus * sum(quoted) + (
             s.text_weight * titled + s.untitled_text_weight * untitled if new.title
             else s.untitled_text_weight * (titled + untitled))
-
-        def loses(best: float) -> bool:
-            linked = s.max_link * best + (1.0 - s.max_link) * total / len(recent)
-            return linked * damp * (1.0 + 1e-9) + 1e-12 < beat[1]
-
-        if titled + untitled < s.resemblance_cosine - 1e-9 and (beat[0] or loses(total)):
-            return False, 0.0  # no member can be a copy, and the story cannot win
-        texts = [dot(new.text, member.text) for member in recent]
-        for member, text in zip(recent, texts, strict=True):
+        if far and _loses(total, total, len(recent), damp, beat[1], s.max_link):
+            return False, 0.0  # and the story cannot win
+        texts: list[float] = []
+        for member in recent:
+            text = dot(new.text, member.text)
             if text >= s.duplicate_cosine or (text >= s.resemblance_cosine and estimate_resemblance(
                     new.sketch, member.sketch) >= s.duplicate_resemblance):
                 return True, text  # a copy joins whatever the other signals say
+            texts.append(text)
+        if beat[0]:
+            return False, 0.0
         weights = [s.text_weight if new.title and m.title else s.untitled_text_weight
                    for m in recent]
-        if beat[0] or loses(max(w * t for w, t in zip(weights, texts, strict=True))
-                            + titles + names + (s.quote_bonus if any(quoted) else 0.0)):
+        best = (max(w * t for w, t in zip(weights, texts, strict=True)) + titles + names
+                + (s.quote_bonus if any(quoted) else 0.0))
+        if _loses(best, total, len(recent), damp, beat[1], s.max_link):
             return False, 0.0
         best, total = 0.0, 0.0
         for member, text in zip(recent, texts, strict=True):
@@ -281,6 +290,24 @@ class StoryIndex:
             best, total = max(best, score), total + score
         linked = s.max_link * best + (1.0 - s.max_link) * total / len(recent)
         return False, linked * damp
+
+
+def _loses(best: float, total: float, members: int, damp: float, beat: float,
+           max_link: float) -> bool:
+    """Take bounds on a story's best and summed member scores, its member count, damping,
+    the score to beat and the best member's share; return whether it surely scores less."""
+    linked = max_link * best + (1.0 - max_link) * total / members
+    return linked * damp * (1.0 + 1e-9) + 1e-12 < beat
+
+
+def top_stories(votes: dict[int, float], wanted: int) -> list[int]:
+    """Take story id -> vote and a count; return that many ids, highest vote first, ties by id."""
+    if len(votes) > wanted:
+        # Only stories tied with or above the wanted-th best vote can make the cut.
+        floor = heapq.nlargest(wanted, votes.values())[-1]
+        votes = {sid: vote for sid, vote in votes.items() if vote >= floor}
+    return sorted(votes, key=lambda sid: (-votes[sid], sid))[:wanted]
+
 
 def nearest_gap(times: list[datetime], when: datetime) -> timedelta:
     """Take sorted times (at least one) and a time; return the distance to the nearest."""

@@ -6,7 +6,7 @@ built in text order so float sums come out the same on every run.
 
 from __future__ import annotations
 
-import heapq
+import functools
 import math
 import re
 import zlib
@@ -62,6 +62,7 @@ _TOKEN = re.compile(r"\d+(?:[.,]\d+)*|[^\W\d_]+(?:['’][^\W\d_]+)*")
 _SENTENCE = re.compile(r"(?<=[.!?])[\"'”’)]*\s+")
 _QUOTE = re.compile(r"[“\"]([^”\"]{20,}?)[”\"]")
 _CAPITAL = re.compile(r"^[A-Z][\w'’\-.]*$|^[A-Z]{2,}$")
+_UPPER = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ")  # what every _CAPITAL match starts with
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +77,7 @@ class ArticleFeatures:
     when: datetime
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def stem_word(word: str) -> str:
     """Take a lowercase word and return a light stem (plural and verb endings cut)."""
     if len(word) <= 3 or word.isdigit():
@@ -93,29 +95,53 @@ def stem_word(word: str) -> str:
     return word
 
 
+# Bounded so a long-running service keeps a steady size; news vocabulary repeats, so most
+# tokens are read once per process rather than once per occurrence.
+@functools.lru_cache(maxsize=1 << 16)
+def read_token(token: str) -> tuple[str, str | None]:
+    """Take a raw token; return its word (lowercase, apostrophe unified, possessive cut) and
+    its content term (stemmed), or None where it is a stopword, a date word or one letter."""
+    low = token.lower().replace("’", "'")
+    if low.endswith("'s"):
+        low = low[:-2]
+    if len(low) > 1 and low not in STOPWORDS and low not in CALENDAR:
+        return low, stem_word(low)
+    return low, None
+
+
+def clear_caches() -> None:
+    """Forget every memoised token and sentence (a benchmark's cold start); returns nothing."""
+    for cached in (stem_word, read_token, sentence_entities):
+        cached.cache_clear()
+
+
+def read_text(text: str) -> list[tuple[str, str | None]]:
+    """Take text and return (word, content term or None) for each of its tokens, in order."""
+    return list(map(read_token, _TOKEN.findall(text)))
+
+
 def tokenize_words(text: str) -> list[str]:
     """Take text and return its lowercase word tokens, apostrophes unified and possessives cut."""
-    out: list[str] = []
-    for tok in _TOKEN.findall(text):
-        low = tok.lower().replace("’", "'")
-        if low.endswith("'s"):
-            low = low[:-2]
-        out.append(low)
-    return out
+    return [word for word, _ in read_text(text)]
 
 
 def content_terms(text: str) -> list[str]:
     """Take text and return its stemmed content terms (no stopwords, no one-letter words)."""
-    return [stem_word(w) for w in tokenize_words(text)
-            if len(w) > 1 and w not in STOPWORDS and w not in CALENDAR]
+    return [term for _, term in read_text(text) if term is not None]
 
 
 def weigh_terms(parts: list[tuple[str, float]]) -> dict[str, float]:
     """Take (text, weight) parts and return sublinear weighted term frequencies."""
+    return weigh_term_lists([(content_terms(text), weight) for text, weight in parts])
+
+
+def weigh_term_lists(parts: list[tuple[list[str], float]]) -> dict[str, float]:
+    """Take (content terms, weight) parts and return sublinear weighted term frequencies."""
     counts: dict[str, float] = {}
-    for text, weight in parts:
-        for term in content_terms(text):
-            counts[term] = counts.get(term, 0.0) + weight
+    get = counts.get
+    for terms, weight in parts:
+        for term in terms:
+            counts[term] = get(term, 0.0) + weight
     return {t: 1.0 + math.log(c) for t, c in counts.items()}
 
 
@@ -129,24 +155,38 @@ def extract_entities(paragraphs: list[str]) -> tuple[str, ...]:
     found: dict[str, None] = {}
     for paragraph in paragraphs:
         for sentence in split_sentences(paragraph):
-            words = [w.strip(".,;:!?()[]\"“”'’") for w in sentence.split()]
-            _collect_names(words, found)
-            _collect_numbers(words, found)
+            found.update(dict.fromkeys(sentence_entities(sentence)))
+    return tuple(found)
+
+
+# Syndicated copies and reports of one event repeat whole sentences: each is read once.
+@functools.lru_cache(maxsize=1 << 14)
+def sentence_entities(sentence: str) -> tuple[str, ...]:
+    """Take one sentence and return its names and numbers+units, first-found first."""
+    found: dict[str, None] = {}
+    words = [w.strip(".,;:!?()[]\"“”'’") for w in sentence.split()]
+    _collect_names(words, found)
+    _collect_numbers(words, found)
     return tuple(found)
 
 
 def _collect_names(words: list[str], found: dict[str, None]) -> None:
     run: list[str] = []
-    for i, word in enumerate([*words, ""]):
-        if word and _CAPITAL.match(word) and not (i == 0 and word.lower() in STOPWORDS):
+    capital = _CAPITAL.match
+    for i, word in enumerate(words):
+        # The first-letter test is only a cheap way to skip the regex for most words.
+        if word[:1] in _UPPER and capital(word) and not (i == 0 and word.lower() in STOPWORDS):
             run.append(word)
             continue
         if run and word.lower() in CONNECTORS and i + 1 < len(words) \
-                and _CAPITAL.match(words[i + 1] or "a"):
+                and capital(words[i + 1] or "a"):
             run.append(word)
             continue
+        if run:
+            _flush_name(run, found)
+            run = []
+    if run:
         _flush_name(run, found)
-        run = []
 
 
 def _flush_name(run: list[str], found: dict[str, None]) -> None:
@@ -164,6 +204,10 @@ def _flush_name(run: list[str], found: dict[str, None]) -> None:
 
 def _collect_numbers(words: list[str], found: dict[str, None]) -> None:
     for i, word in enumerate(words[:-1]):
+        # A number ends in a digit unless its last character is one the test below drops.
+        tail = word[-1:]
+        if not tail.isdigit() and tail not in ".,$":
+            continue
         number = word.lstrip("$").replace(",", "")
         unit = words[i + 1].lower()
         if number and number.replace(".", "", 1).isdigit() and (unit in UNITS or word != number):
@@ -182,9 +226,13 @@ def shingle_quotes(text: str) -> frozenset[int]:
 
 def sketch_text(words: list[str]) -> tuple[int, ...]:
     """Take word tokens and return the bottom-k hashes of their word shingles."""
-    hashes = {zlib.crc32(" ".join(words[i:i + SHINGLE_WORDS]).encode())
-              for i in range(max(1, len(words) - SHINGLE_WORDS + 1))}
-    return tuple(sorted(heapq.nsmallest(SKETCH_SIZE, hashes)))
+    encoded = [w.encode() for w in words]
+    if len(encoded) < SHINGLE_WORDS:
+        shingles = [b" ".join(encoded)]  # a text shorter than a shingle is one shingle
+    else:
+        shingles = list(map(b" ".join, zip(*(encoded[k:] for k in range(SHINGLE_WORDS)),
+                                           strict=False)))
+    return tuple(sorted(set(map(zlib.crc32, shingles)))[:SKETCH_SIZE])
 
 
 def estimate_resemblance(a: tuple[int, ...], b: tuple[int, ...]) -> float:
@@ -202,11 +250,16 @@ def estimate_resemblance(a: tuple[int, ...], b: tuple[int, ...]) -> float:
 def describe_article(article: Article) -> ArticleFeatures:
     """Take an article and return its clustering features."""
     paragraphs = article.paragraphs
-    lead = "\n\n".join(paragraphs[:LEAD_PARAGRAPHS])
-    rest = "\n\n".join(paragraphs[LEAD_PARAGRAPHS:])
-    terms = weigh_terms([(article.title, TITLE_WEIGHT), (lead, LEAD_WEIGHT), (rest, 1.0)])
-    sketch = sketch_text(tokenize_words(article.text or article.title))
+    title = read_text(article.title)
+    lead = read_text("\n\n".join(paragraphs[:LEAD_PARAGRAPHS]))
+    rest = read_text("\n\n".join(paragraphs[LEAD_PARAGRAPHS:]))
+    title_terms = [term for _, term in title if term is not None]
+    terms = weigh_term_lists([(title_terms, TITLE_WEIGHT),
+                              ([term for _, term in lead if term is not None], LEAD_WEIGHT),
+                              ([term for _, term in rest if term is not None], 1.0)])
+    # No token spans a paragraph break, so the text's tokens are the lead's then the rest's.
+    words = [word for word, _ in (lead + rest if article.text else title)]
     return ArticleFeatures(
-        terms=terms, title=weigh_terms([(article.title, 1.0)]),
+        terms=terms, title=weigh_term_lists([(title_terms, 1.0)]),
         entities=extract_entities(paragraphs), quotes=shingle_quotes(article.text),
-        sketch=sketch, when=article.when)
+        sketch=sketch_text(words), when=article.when)

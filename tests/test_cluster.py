@@ -9,7 +9,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from digestbot.cluster import ClusterSettings, StoryIndex
+from digestbot.cluster import ClusterSettings, StoryIndex, top_stories
 from digestbot.records import Article
 
 T0 = datetime(2031, 3, 4, 8, 0, tzinfo=UTC)
@@ -290,3 +290,21 @@ def test_a_big_story_is_still_found_through_its_newest_members() -> None:
     index.add(2, STRIKE_GAZETTE)
     assert index.assign(STRIKE_LEDGER) == 2
     assert index.assign(FOOTBALL) is None
+
+
+def test_a_quote_carried_by_a_merged_in_story_still_links() -> None:
+    quoting = replace(STRIKE_GAZETTE, text=STRIKE_GAZETTE.text + "\n\n“Nobody leaves the "
+                      "quay until the cranes are safe again,” said a crane driver.")
+    index = StoryIndex()
+    index.add(3, quoting)
+    index.add(-1, QUOTE_GAZETTE)
+    index.relabel({-1: 3})
+    assert index.assign(QUOTE_RADIO) == 3
+    assert index.assign(PARAPHRASE_RADIO) is None
+
+
+def test_top_stories_ranks_by_vote_then_id_and_keeps_the_wanted_number() -> None:
+    votes = {9: 0.5, 4: 0.5, 7: 0.9, 2: 0.1, 5: 0.5}
+    assert top_stories(votes, 3) == [7, 4, 5]
+    assert top_stories(votes, 10) == [7, 4, 5, 9, 2]
+    assert top_stories({}, 3) == []
