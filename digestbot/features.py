@@ -249,8 +249,13 @@ def estimate_resemblance(a: tuple[int, ...], b: tuple[int, ...]) -> float:
 
 def describe_article(article: Article) -> ArticleFeatures:
     """Take an article and return its clustering features."""
-    paragraphs = article.paragraphs
-    title = read_text(article.title)
+    return describe_text(article.title, article.text, when=article.when)
+
+
+def describe_text(title_text: str, text: str, *, when: datetime) -> ArticleFeatures:
+    """Take an article's title, text and time; return its clustering features."""
+    paragraphs = [p for p in text.split("\n\n") if p.strip()]  # as Article.paragraphs
+    title = read_text(title_text)
     lead = read_text("\n\n".join(paragraphs[:LEAD_PARAGRAPHS]))
     rest = read_text("\n\n".join(paragraphs[LEAD_PARAGRAPHS:]))
     title_terms = [term for _, term in title if term is not None]
@@ -258,8 +263,8 @@ def describe_article(article: Article) -> ArticleFeatures:
                               ([term for _, term in lead if term is not None], LEAD_WEIGHT),
                               ([term for _, term in rest if term is not None], 1.0)])
     # No token spans a paragraph break, so the text's tokens are the lead's then the rest's.
-    words = [word for word, _ in (lead + rest if article.text else title)]
+    words = [word for word, _ in (lead + rest if text else title)]
     return ArticleFeatures(
         terms=terms, title=weigh_term_lists([(title_terms, 1.0)]),
-        entities=extract_entities(paragraphs), quotes=shingle_quotes(article.text),
-        sketch=sketch_text(words), when=article.when)
+        entities=extract_entities(paragraphs), quotes=shingle_quotes(text),
+        sketch=sketch_text(words), when=when)

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import httpx
 
@@ -33,11 +33,13 @@ from digestbot.workers import Offload, WorkerError
 # unchanged feeds (and `digestbot check`) never loads them, which keeps CLI start-up quick.
 if TYPE_CHECKING:
     from digestbot.cluster import StoryIndex
+    from digestbot.features import ArticleFeatures
 
 log = logging.getLogger("digestbot.pipeline")
 
 Clock = Callable[[], datetime]
 TopicHit = tuple[str, str, tuple[str, ...]]  # watchlist, topic, the query terms that matched
+_NO_TIME = datetime.min.replace(tzinfo=UTC)
 
 
 def utcnow() -> datetime:
@@ -107,7 +109,9 @@ async def poll(config: Config, store: Store, *, client: httpx.AsyncClient | None
     # of unchanged feeds is then mostly waiting on the network.
     states = {s.url: s for s in store.feed_states()}
     unchanged: list[str] = []
-    found: dict[str, list[Match]] = {}  # matched in a worker along with the text
+    # Matched and described in a worker along with the text, for the articles that kept it.
+    found: dict[str, list[Match]] = {}
+    described: dict[str, ArticleFeatures] = {}
     offload = offload or Offload()
     try:
         jobs = [asyncio.create_task(_poll_feed(f, config, store, http, limits, now,
@@ -117,10 +121,11 @@ async def poll(config: Config, store: Store, *, client: httpx.AsyncClient | None
             for done, job in enumerate(asyncio.as_completed(jobs), start=1):
                 report, new = await job
                 reports.append(report)
-                for article, hits in new:
+                for article, reading in new:
                     articles.append(article)
-                    if hits is not None:
-                        found[article.url] = [Match(article.url, *hit) for hit in hits]
+                    if reading is not None:
+                        found[article.url] = [Match(article.url, *hit) for hit in reading.hits]
+                        described[article.url] = replace(reading.features, when=article.when)
                 if progress is not None:
                     progress(done, len(jobs))
         finally:
@@ -143,7 +148,7 @@ async def poll(config: Config, store: Store, *, client: httpx.AsyncClient | None
                 m for a in todo
                 for m in (found[a.url] if a.url in found
                           else match_article(a, config.watchlists))])
-            stories = place_articles(todo, store, index, now=now())
+            stories = place_articles(todo, store, index, now=now(), described=described)
     finally:
         if own_client:
             await http.aclose()
@@ -155,7 +160,7 @@ async def poll(config: Config, store: Store, *, client: httpx.AsyncClient | None
 async def _poll_feed(feed: FeedConfig, config: Config, store: Store, client: httpx.AsyncClient,
                      limits: _Limits, now: Clock, state: FeedState | None,
                      unchanged: list[str], offload: Offload,
-                     ) -> tuple[FeedReport, list[tuple[Article, list[TopicHit] | None]]]:
+                     ) -> tuple[FeedReport, list[tuple[Article, EntryReading | None]]]:
     """Fetch, parse and store one feed; any failure is recorded and never escapes.
     A feed with nothing new is added to `unchanged`, for the caller to record."""
     try:
@@ -182,8 +187,9 @@ async def _poll_feed(feed: FeedConfig, config: Config, store: Store, client: htt
         fresh = _new_entries(parsed.entries, store)
         carried = (await offload.run(read_entries, fresh, feed.url, config.watchlists)
                    if fresh else [])
-        texts = await asyncio.gather(*(_article_text(e, c, feed, config, client, limits, offload)
-                                       for e, (c, _) in zip(fresh, carried, strict=True)))
+        texts = await asyncio.gather(*(_article_text(e, r.text, feed, config, client, limits,
+                                                     offload)
+                                       for e, r in zip(fresh, carried, strict=True)))
         stamp = now()
         articles = [_make_article(e, feed, parsed.title, text, stamp)
                     for e, text in zip(fresh, texts, strict=True)]
@@ -198,9 +204,9 @@ async def _poll_feed(feed: FeedConfig, config: Config, store: Store, client: htt
         retry_after = err.retry_after if isinstance(err, FetchError) else None
         return FeedReport(feed.url, "failed", error=reason, retry_after=retry_after), []
     # The topics matched in the worker hold for the text it read, not for a page fetched since.
-    new = [(a, hits if text == carried_text else None)
-           for a, is_new, text, (carried_text, hits) in zip(articles, added, texts, carried,
-                                                            strict=True) if is_new]
+    new = [(a, reading if text == reading.text else None)
+           for a, is_new, text, reading in zip(articles, added, texts, carried, strict=True)
+           if is_new]
     log.info("feed polled", extra={"feed": feed.url, "entries": len(parsed.entries),
                                    "new": len(new)})
     return FeedReport(feed.url, "ok", new_articles=len(new), cache_control=cache_control,
@@ -224,16 +230,30 @@ def _new_entries(entries: tuple[FeedEntry, ...], store: Store) -> list[FeedEntry
     return fresh
 
 
+class EntryReading(NamedTuple):
+    """What a worker reads from one feed entry: the plain text it carries (content, else
+    summary), the watchlist topics its title and that text match, and its clustering features
+    (their time a placeholder until the article's is known)."""
+
+    text: str
+    hits: list[TopicHit]
+    features: ArticleFeatures
+
+
 def read_entries(entries: list[FeedEntry], feed_url: str,
-                 watchlists: tuple[Watchlist, ...]) -> list[tuple[str, list[TopicHit]]]:
-    """Take new feed entries; return the plain text each carries (content, else summary) with
-    the watchlist topics its title and that text match."""
+                 watchlists: tuple[Watchlist, ...]) -> list[EntryReading]:
+    """Take new feed entries; return what each one's text says (see EntryReading)."""
     # Imported here: extraction pulls in trafilatura, which a poll of unchanged feeds never needs.
     from digestbot.extract import html_to_text
+    from digestbot.features import describe_text
 
-    texts = [html_to_text(e.content_html or e.summary_html) for e in entries]
-    return [(text, match_topics(e.title, text, feed_url, watchlists))
-            for e, text in zip(entries, texts, strict=True)]
+    readings = []
+    for entry in entries:
+        text = html_to_text(entry.content_html or entry.summary_html)
+        readings.append(EntryReading(
+            text, match_topics(entry.title, text, feed_url, watchlists),
+            describe_text(entry.title, text, when=entry.published or _NO_TIME)))
+    return readings
 
 
 async def _article_text(entry: FeedEntry, carried: str, feed: FeedConfig, config: Config,
@@ -320,18 +340,20 @@ def _articles_to_place(new: list[Article], config: Config, store: Store, *,
     return [*store.articles_by_url(list(unplaced)), *own]
 
 
-def place_articles(batch: list[Article], store: Store, index: StoryIndex, *,
-                   now: datetime) -> list[int]:
-    """Take stored articles in order; join each to its story or start one, store all that in
-    one transaction, and return the ids of the stories started."""
+def place_articles(batch: list[Article], store: Store, index: StoryIndex, *, now: datetime,
+                   described: Mapping[str, ArticleFeatures] | None = None) -> list[int]:
+    """Take stored articles in order (and the features of those already described, by url);
+    join each to its story or start one, store all that in one transaction, and return the
+    ids of the stories started."""
     placements: list[tuple[str, int]] = []
     provisional = 0  # stories started here get negative ids until the store numbers them
     for article in batch:
-        story_id = index.assign(article)
+        features = (described or {}).get(article.url)
+        story_id = index.assign(article, features)
         if story_id is None:
             provisional -= 1
             story_id = provisional
-        index.add(story_id, article)
+        index.add(story_id, article, features)
         placements.append((article.url, story_id))
     try:
         renamed, created = store.place_articles(placements, now=now)
