@@ -36,14 +36,19 @@ _WINDOWS_1252_LABELS = frozenset({"iso-8859-1", "iso8859-1", "latin-1", "latin1"
                                   "us-ascii", "iso_8859-1", "cp819", "ibm819"})
 
 
+_KEEPALIVE = 16
+
+
 def make_client(*, user_agent: str, timeout: float = 20.0,
                 max_connections: int = 32) -> httpx.AsyncClient:
     """Take the user agent and limits; return the one shared client (redirects not followed)."""
     return httpx.AsyncClient(
         headers={"User-Agent": user_agent},
         timeout=httpx.Timeout(timeout),
+        # httpcore scans every pooled connection once per idle one on each request, so a pool
+        # holding many idle connections costs CPU quadratically; a few are enough for reuse.
         limits=httpx.Limits(max_connections=max_connections,
-                            max_keepalive_connections=max_connections),
+                            max_keepalive_connections=min(max_connections, _KEEPALIVE)),
         follow_redirects=False,
         # A proxy from the environment would make the connected address the proxy's.
         trust_env=False,
