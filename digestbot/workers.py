@@ -7,6 +7,7 @@ of feeds is mostly parsing and text extraction, so with a process pool it uses e
 from __future__ import annotations
 
 import asyncio
+import logging
 import multiprocessing
 import os
 import threading
@@ -20,6 +21,7 @@ from typing import Any, TypeVar
 from digestbot.errors import DigestbotError
 
 T = TypeVar("T")
+log = logging.getLogger("digestbot.workers")
 
 # Loaded once in the fork server, so each worker starts with them imported.
 _PRELOAD = ["digestbot.pipeline", "digestbot.feeds", "digestbot.extract"]
@@ -46,6 +48,8 @@ class Offload:
             return await asyncio.get_running_loop().run_in_executor(self.pool, fn, *args)
         except BrokenProcessPool:
             # The job that killed a worker is not retried in this process: it might kill it too.
+            if not self.broken:
+                log.error("worker pool broken: parsing goes on in threads of this process")
             self.broken = True
             raise WorkerError("worker: process died while parsing") from None
 
