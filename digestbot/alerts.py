@@ -1,8 +1,9 @@
 """Alerts: a new story matching an `alert: true` topic is sent at once (I/O edge).
 
-One alert per story per watchlist (store.record_alert), at most `alert_limit` per watchlist per
-hour; stories beyond the limit are folded into one summary message. Alerts go through the same
-outbox as digests (key `alert:<watchlist>:<story id>`), so they are exactly-once too.
+One alert per story per watchlist (store.outbox.record_alert), at most `alert_limit` per
+watchlist per hour; stories beyond the limit are folded into one summary message. Alerts go
+through the same outbox as digests (key `alert:<watchlist>:<story id>`), so they are
+exactly-once too.
 """
 
 from __future__ import annotations
@@ -57,10 +58,11 @@ def alert_watchlist(watchlist: Watchlist, items: Sequence[AlertItem], *, store: 
     at = senders.now()
     alert_topics = {t.name for t in watchlist.topics if t.alert}
     fresh = [(topic, story) for _, topic, story in items
-             if topic in alert_topics and store.record_alert(watchlist.name, story.id, now=at)]
+             if topic in alert_topics
+             and store.outbox.record_alert(watchlist.name, story.id, now=at)]
     if not fresh:
         return []
-    earlier = store.count_alerts(watchlist.name, at - ALERT_WINDOW) - len(fresh)
+    earlier = store.outbox.count_alerts(watchlist.name, at - ALERT_WINDOW) - len(fresh)
     room = max(0, watchlist.alert_limit - earlier)
     destinations = watchlist.alert_deliver or watchlist.deliver
     zone = watchlist.timezone or "UTC"

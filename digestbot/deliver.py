@@ -99,8 +99,8 @@ def deliver_outgoing(item: Outgoing, destinations: Iterable[Destination], *, sto
     # Alerts are filed under "alert:<watchlist>" so they never move the watchlist's
     # last_digest_until, which decides the next digest's period.
     owner = item.digest.watchlist if item.kind == "digest" else f"alert:{item.digest.watchlist}"
-    store.save_digest(item.key, owner, item.digest.since, item.digest.until, payload,
-                      now=senders.now())
+    store.outbox.save_digest(item.key, owner, item.digest.since, item.digest.until, payload,
+                             now=senders.now())
     unique = {d.label: d for d in destinations}
     return [deliver_one(item, dest, store=store, senders=senders, force=force)
             for dest in unique.values()]
@@ -111,8 +111,8 @@ def deliver_one(item: Outgoing, dest: Destination, *, store: Store, senders: Sen
     """Run the outbox steps for one destination; returns its Receipt (never raises)."""
     label = dest.label
     if force:
-        store.reset_delivery(item.key, label, now=senders.now())
-    state = store.claim_delivery(item.key, label, now=senders.now())
+        store.outbox.reset_delivery(item.key, label, now=senders.now())
+    state = store.outbox.claim_delivery(item.key, label, now=senders.now())
     if not force and state.status == "sent":
         return Receipt(item.key, label, "skipped", "already sent")
     if not force and state.status == "failed":
@@ -120,16 +120,17 @@ def deliver_one(item: Outgoing, dest: Destination, *, store: Store, senders: Sen
                        f"failed earlier: {state.detail} (force to retry)")
     if not force and state.attempts >= MAX_ATTEMPTS:
         detail = f"gave up after {state.attempts} attempts: {state.detail}"
-        store.mark_delivery(item.key, label, "failed", now=senders.now(), detail=detail)
+        store.outbox.mark_delivery(item.key, label, "failed", now=senders.now(), detail=detail)
         return Receipt(item.key, label, "failed", detail)
     recover = state.status == "sending" and not force
-    store.mark_delivery(item.key, label, "sending", now=senders.now(),
-                        detail="recovering" if recover else "")
+    store.outbox.mark_delivery(item.key, label, "sending", now=senders.now(),
+                               detail="recovering" if recover else "")
     try:
         ref, detail = send_to(item, dest, senders=senders, recover=recover)
     except DeliveryError as err:
         if err.permanent:
-            store.mark_delivery(item.key, label, "failed", now=senders.now(), detail=err.reason)
+            store.outbox.mark_delivery(item.key, label, "failed", now=senders.now(),
+                                       detail=err.reason)
             log.error("delivery failed", extra={"digest_key": item.key, "destination": label,
                                                 "reason": err.reason})
             notify_ops(item, label, err.reason, senders=senders)
@@ -137,21 +138,21 @@ def deliver_one(item: Outgoing, dest: Destination, *, store: Store, senders: Sen
         return _leave_pending(item, label, err.reason, store=store, senders=senders)
     except DigestbotError as err:
         # A broken operator template fails every attempt: permanent until fixed and forced.
-        store.mark_delivery(item.key, label, "failed", now=senders.now(), detail=str(err))
+        store.outbox.mark_delivery(item.key, label, "failed", now=senders.now(), detail=str(err))
         return Receipt(item.key, label, "failed", str(err))
     except Exception as err:  # one failing destination never stops the others
         log.exception("delivery crashed", extra={"digest_key": item.key, "destination": label})
         return _leave_pending(item, label, f"{type(err).__name__}: {err}", store=store,
                               senders=senders)
     sent_at = senders.now()
-    store.mark_delivery(item.key, label, "sent", now=sent_at, detail=detail, remote_ref=ref)
+    store.outbox.mark_delivery(item.key, label, "sent", now=sent_at, detail=detail, remote_ref=ref)
     return Receipt(item.key, label, "sent", detail, sent_at=sent_at)
 
 
 def _leave_pending(item: Outgoing, label: str, reason: str, *, store: Store,
                    senders: Senders) -> Receipt:
     detail = f"will retry: {reason}"
-    store.mark_delivery(item.key, label, "pending", now=senders.now(), detail=detail)
+    store.outbox.mark_delivery(item.key, label, "pending", now=senders.now(), detail=detail)
     log.warning("delivery postponed", extra={"digest_key": item.key, "destination": label,
                                              "reason": reason})
     return Receipt(item.key, label, "failed", detail)
@@ -276,9 +277,9 @@ def resume_deliveries(store: Store, *, slack: SlackConfig | None, email: EmailCo
                       retry_delays)
     known = {d.label: d for wl in watchlists for d in (*wl.deliver, *(wl.alert_deliver or ()))}
     receipts: list[Receipt] = []
-    for state in store.unfinished_deliveries():
+    for state in store.outbox.unfinished_deliveries():
         key, label = state.digest_key, state.destination
-        row = store.get_digest(key)
+        row = store.outbox.get_digest(key)
         dest = known.get(label) or destination_from_label(label)
         try:
             if row is None:
@@ -288,7 +289,7 @@ def resume_deliveries(store: Store, *, slack: SlackConfig | None, email: EmailCo
             data = json.loads(row.payload)
             item = Outgoing(key, str(data.get("kind", "digest")), digest_from_dict(data))
         except (DigestbotError, ValueError) as err:
-            store.mark_delivery(key, label, "failed", now=now(), detail=str(err))
+            store.outbox.mark_delivery(key, label, "failed", now=now(), detail=str(err))
             receipts.append(Receipt(key, label, "failed", str(err)))
             continue
         receipts.append(deliver_one(item, dest, store=store, senders=senders))

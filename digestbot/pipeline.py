@@ -371,7 +371,7 @@ def make_digest(config: Config, store: Store, watchlist: Watchlist, *, now: date
     from digestbot.digest import DigestInput, build_digest
 
     until = until or now
-    since = since or store.last_digest_until(watchlist.name) or until - timedelta(days=1)
+    since = since or store.outbox.last_digest_until(watchlist.name) or until - timedelta(days=1)
     rows = store.matched_articles(watchlist.name, since, until)
     story_ids = {sid for _, _, sid in rows if sid is not None}
     data = DigestInput(rows=rows, story_articles=store.story_articles(story_ids),

@@ -313,7 +313,7 @@ class Service:
         self.digesting.add(name)
         with self._tracked():
             try:
-                last = self.store.last_digest_until(name)
+                last = self.store.outbox.last_digest_until(name)
                 if last is not None and last >= until:
                     return []
                 digest = await asyncio.to_thread(make_digest, self.config, self.store, wl,
@@ -345,7 +345,7 @@ class Service:
         receipts: list[Receipt] = []
         now = self.clock()
         for wl in self.config.watchlists:
-            last = self.store.last_digest_until(wl.name)
+            last = self.store.outbox.last_digest_until(wl.name)
             if last is None:
                 continue  # never sent: the first digest waits for its schedule
             missed = latest_fire_time(digest_trigger(wl, self.config), now=now, after=last)
@@ -374,7 +374,7 @@ class Service:
         """Retry deliveries left pending by a transient failure (a cheap check when none)."""
         with self._tracked():
             try:
-                if self.store.unfinished_deliveries():
+                if self.store.outbox.unfinished_deliveries():
                     await self.resume()
             except DigestbotError as err:
                 log.error("delivery retry failed", extra={"reason": str(err)})

@@ -1,7 +1,8 @@
-"""The store: feed state, articles, matches, stories, digests, outbox and alerts in one database.
+"""The store: feed state, articles, matches and stories (what a poll writes) in one database.
 
 SQLite (default, WAL) or PostgreSQL through SQLAlchemy Core. Every public write is one short
-transaction; unique keys decide what is new, so re-running any pipeline step is safe.
+transaction; unique keys decide what is new, so re-running any pipeline step is safe. Digests,
+deliveries and alerts live in the same database behind `store.outbox` (digestbot.outbox).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.sql.dml import Insert
 
 from digestbot.errors import StoreError
+from digestbot.outbox import DELIVERY_STATUSES, Outbox
 from digestbot.records import Article, Match
 from digestbot.schema import (
     MIGRATIONS,
@@ -48,7 +50,6 @@ from digestbot.schema import (
     stories,
 )
 
-DELIVERY_STATUSES = ("pending", "sending", "sent", "failed")
 _CHUNK = 500  # keys per IN (...) list, well under every backend's bound-parameter limit
 
 
@@ -69,31 +70,6 @@ class FeedState:
     next_poll: datetime | None
 
 
-@dataclass(frozen=True, slots=True)
-class DeliveryState:
-    """One outbox row: a digest's delivery to one destination."""
-
-    digest_key: str
-    destination: str
-    status: str  # "pending", "sending", "sent", "failed"
-    attempts: int
-    detail: str
-    remote_ref: str | None
-    updated_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class DigestRow:
-    """A saved digest: its key, period and JSON payload."""
-
-    key: str
-    watchlist: str
-    since: datetime
-    until: datetime
-    created_at: datetime
-    payload: str
-
-
 class Store:
     """One database of digestbot state; safe to share between threads (one Engine, short txns)."""
 
@@ -102,6 +78,7 @@ class Store:
         self._engine = engine
         self._where = engine.url.render_as_string(hide_password=True)
         self._closed = False
+        self.outbox = Outbox(self._transaction, self._insert_new)
 
     @classmethod
     def open(cls, url: str, *, busy_timeout: float = 5.0,
@@ -326,6 +303,23 @@ class Store:
             added = {tuple(row) for row in conn.execute(stmt, values)}
         return [m for m in unique if (m.watchlist, m.article_url, m.topic) in added]
 
+    def matched_articles(self, watchlist: str, since: datetime,
+                         until: datetime) -> list[tuple[Article, Match, int | None]]:
+        """Take a watchlist and period and return (article, match, story id) with
+        since <= when < until, by `when`."""
+        query = (select(articles, matches.c.topic.label("match_topic"),
+                        matches.c.terms.label("match_terms"))
+                 .join(matches, matches.c.article_url == articles.c.url)
+                 .where(matches.c.watchlist == watchlist, articles.c.when >= since,
+                        articles.c.when < until)
+                 .order_by(articles.c.when, articles.c.id, matches.c.topic))
+        with self._transaction("read matched articles", write=False) as conn:
+            rows = conn.execute(query).all()
+        return [(_article_from_row(row),
+                 Match(article_url=row.url, watchlist=watchlist, topic=row.match_topic,
+                       terms=tuple(json.loads(row.match_terms))),
+                 None if row.story_id is None else int(row.story_id)) for row in rows]
+
     # stories
 
     def create_story(self, article_url: str, *, now: datetime) -> int:
@@ -429,121 +423,6 @@ class Store:
                 found.update((int(row.id), row.first_seen) for row in rows)
         return found
 
-    # digests
-
-    def matched_articles(self, watchlist: str, since: datetime,
-                         until: datetime) -> list[tuple[Article, Match, int | None]]:
-        """Take a watchlist and period and return (article, match, story id) with
-        since <= when < until, by `when`."""
-        query = (select(articles, matches.c.topic.label("match_topic"),
-                        matches.c.terms.label("match_terms"))
-                 .join(matches, matches.c.article_url == articles.c.url)
-                 .where(matches.c.watchlist == watchlist, articles.c.when >= since,
-                        articles.c.when < until)
-                 .order_by(articles.c.when, articles.c.id, matches.c.topic))
-        with self._transaction("read matched articles", write=False) as conn:
-            rows = conn.execute(query).all()
-        return [(_article_from_row(row),
-                 Match(article_url=row.url, watchlist=watchlist, topic=row.match_topic,
-                       terms=tuple(json.loads(row.match_terms))),
-                 None if row.story_id is None else int(row.story_id)) for row in rows]
-
-    def last_digest_until(self, watchlist: str) -> datetime | None:
-        """Take a watchlist and return the end of its latest saved digest, or None."""
-        with self._transaction("read last digest", write=False) as conn:
-            found: datetime | None = conn.execute(
-                select(func.max(digests.c.until)).where(digests.c.watchlist == watchlist)
-            ).scalar_one_or_none()
-        return found
-
-    def save_digest(self, key: str, watchlist: str, since: datetime, until: datetime,
-                    payload: str, *, now: datetime) -> bool:
-        """Take a digest's key, period and JSON payload; store it if absent; True if new."""
-        with self._transaction("save digest", write=True) as conn:
-            added = conn.execute(self._insert_new(digests).values(
-                key=key, watchlist=watchlist, since=since, until=until, created_at=now,
-                payload=payload).returning(digests.c.key)).first()
-        return added is not None
-
-    def get_digest(self, key: str) -> DigestRow | None:
-        """Take a digest key and return the saved digest, or None."""
-        with self._transaction("read digest", write=False) as conn:
-            row = conn.execute(select(digests).where(digests.c.key == key)).first()
-        if row is None:
-            return None
-        return DigestRow(key=row.key, watchlist=row.watchlist, since=row.since, until=row.until,
-                         created_at=row.created_at, payload=row.payload)
-
-    # outbox
-
-    def claim_delivery(self, digest_key: str, destination: str, *,
-                       now: datetime) -> DeliveryState:
-        """Take a digest and destination, record a pending delivery if absent, return its
-        state."""
-        with self._transaction("claim delivery", write=True) as conn:
-            conn.execute(self._insert_new(deliveries).values(
-                digest_key=digest_key, destination=destination, status="pending", attempts=0,
-                detail="", updated_at=now))
-            return _read_delivery(conn, digest_key, destination)
-
-    def mark_delivery(self, digest_key: str, destination: str, status: str, *, now: datetime,
-                      detail: str = "", remote_ref: str | None = None) -> None:
-        """Take a delivery's new status and record it; 'sending' counts one more attempt."""
-        if status not in DELIVERY_STATUSES:
-            raise StoreError(f"store: mark delivery failed: unknown status {status!r}")
-        values: dict[str, Any] = {"status": status, "detail": detail, "updated_at": now}
-        if status == "sending":
-            values["attempts"] = deliveries.c.attempts + 1
-        if remote_ref is not None:
-            values["remote_ref"] = remote_ref
-        with self._transaction("mark delivery", write=True) as conn:
-            conn.execute(self._insert_new(deliveries).values(
-                digest_key=digest_key, destination=destination, status="pending", attempts=0,
-                detail="", updated_at=now))
-            conn.execute(update(deliveries).where(
-                deliveries.c.digest_key == digest_key,
-                deliveries.c.destination == destination).values(values))
-
-    def unfinished_deliveries(self) -> list[DeliveryState]:
-        """Return deliveries still pending or sending, oldest first."""
-        with self._transaction("read unfinished deliveries", write=False) as conn:
-            rows = conn.execute(
-                select(deliveries).where(deliveries.c.status.in_(("pending", "sending")))
-                .order_by(deliveries.c.updated_at, deliveries.c.digest_key,
-                          deliveries.c.destination)).all()
-        return [_delivery_from_row(row) for row in rows]
-
-    def reset_delivery(self, digest_key: str, destination: str, *, now: datetime) -> None:
-        """Take a delivery and put it back to pending (attempts kept); absent ones stay
-        absent."""
-        with self._transaction("reset delivery", write=True) as conn:
-            conn.execute(update(deliveries).where(
-                deliveries.c.digest_key == digest_key, deliveries.c.destination == destination
-            ).values(status="pending", detail="reset", updated_at=now))
-
-    def deliveries(self, digest_key: str) -> list[DeliveryState]:
-        """Take a digest key and return its deliveries by destination."""
-        with self._transaction("read deliveries", write=False) as conn:
-            rows = conn.execute(select(deliveries).where(deliveries.c.digest_key == digest_key)
-                                .order_by(deliveries.c.destination)).all()
-        return [_delivery_from_row(row) for row in rows]
-
-    # alerts
-
-    def record_alert(self, watchlist: str, story_id: int, *, now: datetime) -> bool:
-        """Take a watchlist and story; return True if the story had no alert there yet."""
-        with self._transaction("record alert", write=True) as conn:
-            added = conn.execute(self._insert_new(alerts).values(
-                watchlist=watchlist, story_id=story_id, created_at=now
-            ).returning(alerts.c.story_id)).first()
-        return added is not None
-
-    def count_alerts(self, watchlist: str, since: datetime) -> int:
-        """Take a watchlist and time and return how many alerts it got since then."""
-        with self._transaction("count alerts", write=False) as conn:
-            return int(conn.execute(select(func.count()).select_from(alerts).where(
-                alerts.c.watchlist == watchlist, alerts.c.created_at >= since)).scalar_one())
-
     # ops
 
     def stats(self) -> dict[str, int]:
@@ -615,18 +494,3 @@ def _feed_from_row(row: Row[Any]) -> FeedState:
                      last_polled=row.last_polled, last_success=row.last_success,
                      error_count=int(row.error_count), last_error=row.last_error,
                      failing_since=row.failing_since, next_poll=row.next_poll)
-
-
-def _delivery_from_row(row: Row[Any]) -> DeliveryState:
-    """Take a deliveries row and return its DeliveryState."""
-    return DeliveryState(digest_key=row.digest_key, destination=row.destination,
-                         status=row.status, attempts=int(row.attempts), detail=row.detail,
-                         remote_ref=row.remote_ref, updated_at=row.updated_at)
-
-
-def _read_delivery(conn: Connection, digest_key: str, destination: str) -> DeliveryState:
-    """Take a connection and a delivery's key and return its current state."""
-    row = conn.execute(select(deliveries).where(
-        deliveries.c.digest_key == digest_key,
-        deliveries.c.destination == destination)).one()
-    return _delivery_from_row(row)

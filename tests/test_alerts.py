@@ -138,8 +138,8 @@ def test_alert_deliver_overrides_deliver_and_console_gets_text(slack: FakeSlackS
 
 def test_alerts_do_not_move_the_digest_period(slack: FakeSlackServer, store: Store) -> None:
     run([(watchlist(), "Border", stories(store, 1)[0])], store, slack, Clock(NOW))
-    assert store.last_digest_until("castrena-desk") is None
-    row = store.get_digest("alert:castrena-desk:1")
+    assert store.outbox.last_digest_until("castrena-desk") is None
+    row = store.outbox.get_digest("alert:castrena-desk:1")
     assert row is not None and json.loads(row.payload)["kind"] == "alert"
 
 

@@ -79,10 +79,10 @@ def test_slack_delivery_posts_blocks_with_metadata_and_unfurl_off(
     assert call.body["metadata"] == {"event_type": "digestbot_digest",
                                      "event_payload": {"digest_key": digest.key, "part": 0}}
     assert call.headers["authorization"] == "Bearer xoxb-test-token"
-    [state] = store.deliveries(digest.key)
+    [state] = store.outbox.deliveries(digest.key)
     assert state.status == "sent" and state.attempts == 1
     assert state.remote_ref == slack.fake.messages["C0DESK"][0]["ts"]
-    row = store.get_digest(digest.key)
+    row = store.outbox.get_digest(digest.key)
     assert row is not None and digest_from_dict(json.loads(row.payload)) == digest
 
 
@@ -143,7 +143,7 @@ def test_invalid_auth_is_reported_once_and_not_retried(slack: FakeSlackServer,
     [receipt] = send(digest, [SlackDestination(channel="#desk")], store, slack=config)
     assert receipt.status == "failed" and receipt.detail == "slack: invalid_auth"
     assert len(slack.fake.calls("chat.postMessage")) == 1
-    [state] = store.deliveries(digest.key)
+    [state] = store.outbox.deliveries(digest.key)
     assert state.status == "failed" and state.detail == "slack: invalid_auth"
     [again] = send(digest, [SlackDestination(channel="#desk")], store, slack=config)
     assert again.status == "skipped" and "invalid_auth" in again.detail
@@ -174,7 +174,7 @@ def test_transient_failure_stays_pending_and_resume_finishes_it(slack: FakeSlack
     slack.fake.fail_next(3, status=500)  # the first try and both retries
     [receipt] = send(digest, [SlackDestination(channel="#desk")], store, slack=config)
     assert receipt.status == "failed" and receipt.detail.startswith("will retry: slack:")
-    [state] = store.deliveries(digest.key)
+    [state] = store.outbox.deliveries(digest.key)
     assert state.status == "pending"
     [resumed] = resume_deliveries(store, slack=config, email=None, templates_dir=None,
                                   now=clock, slack_client_factory=quick_client)
@@ -214,12 +214,12 @@ def test_crash_after_post_does_not_duplicate_on_restart(
              factory=crashing_factory(posts_before_crash))
     parts_total = len(slack.fake.calls("chat.postMessage")) if stories == 3 else None
     with Store.open(sqlite_url) as second:
-        [state] = second.unfinished_deliveries()
+        [state] = second.outbox.unfinished_deliveries()
         assert state.status == "sending"
         [receipt] = resume_deliveries(second, slack=config, email=None, templates_dir=None,
                                       now=clock)
         assert receipt.status == "sent"
-        assert second.unfinished_deliveries() == []
+        assert second.outbox.unfinished_deliveries() == []
     posted = slack.fake.messages_with_key(digest.key)
     parts = [m["metadata"]["event_payload"]["part"] for m in posted]
     assert sorted(parts) == list(range(len(parts)))  # every part exactly once
@@ -243,7 +243,7 @@ def test_already_sent_is_skipped_and_force_sends_again(slack: FakeSlackServer,
     assert len(slack.fake.messages_with_key(digest.key)) == 1
     assert send(digest, dest, store, slack=config, force=True)[0].status == "sent"
     assert len(slack.fake.messages_with_key(digest.key)) == 2
-    assert store.deliveries(digest.key)[0].attempts == 2
+    assert store.outbox.deliveries(digest.key)[0].attempts == 2
 
 
 def test_webhook_delivery(slack: FakeSlackServer, store: Store) -> None:
@@ -342,7 +342,7 @@ def test_email_arrives_with_both_parts_and_headers(smtp_factory: Callable[..., A
     assert plain is not None and html is not None
     assert "Border crossings at Velmora reopen" in plain.get_content()
     assert "<table" in html.get_content()
-    [state] = store.deliveries(digest.key)
+    [state] = store.outbox.deliveries(digest.key)
     assert state.status == "sent" and state.remote_ref == msg["Message-ID"]
 
 
@@ -376,7 +376,7 @@ def test_all_recipients_refused_is_permanent(smtp_factory: Callable[..., Any],
     assert receipt.status == "failed"
     assert receipt.detail.startswith("smtp: all recipients refused: gone@example.org (550")
     assert box.envelopes == []
-    assert store.deliveries(digest.key)[0].status == "failed"
+    assert store.outbox.deliveries(digest.key)[0].status == "failed"
 
 
 def test_one_refused_recipient_still_delivers_to_the_others(smtp_factory: Callable[..., Any],
@@ -420,8 +420,9 @@ def test_unreachable_smtp_is_retried_then_left_pending(store: Store) -> None:
     [receipt] = send(digest, [EmailDestination(to=("desk@example.org",))], store, email=config)
     assert time.monotonic() - started < 5
     assert receipt.status == "failed" and receipt.detail.startswith("will retry: smtp:")
-    assert store.deliveries(digest.key)[0].status == "pending"
-    assert [s.destination for s in store.unfinished_deliveries()] == ["email:desk@example.org"]
+    assert store.outbox.deliveries(digest.key)[0].status == "pending"
+    assert [s.destination for s in store.outbox.unfinished_deliveries()] == [
+        "email:desk@example.org"]
 
 
 # ---- console, file, resume -----------------------------------------------------------------
@@ -453,7 +454,7 @@ def test_resume_rebuilds_destination_from_label(tmp_path: Path, sqlite_url: str)
         [receipt] = send(digest, [FileDestination(path=blocked / "sub")], st)
         assert receipt.status == "failed" and receipt.detail.startswith("will retry: file:")
         # A pending row for a destination the current config no longer lists still finishes.
-        st.claim_delivery(digest.key, f"file:{out}", now=NOW)
+        st.outbox.claim_delivery(digest.key, f"file:{out}", now=NOW)
     with Store.open(sqlite_url) as st:
         blocked.unlink()
         receipts = resume_deliveries(st, slack=None, email=None, templates_dir=None,
@@ -461,4 +462,4 @@ def test_resume_rebuilds_destination_from_label(tmp_path: Path, sqlite_url: str)
         assert sorted(r.status for r in receipts) == ["sent", "sent"]
         assert (out / "castrena-desk-2026-11-21.html").exists()
         assert (blocked / "sub" / "castrena-desk-2026-11-21.html").exists()
-        assert st.unfinished_deliveries() == []
+        assert st.outbox.unfinished_deliveries() == []

@@ -213,7 +213,7 @@ def test_cli_digest_json_dry_run(site: LocalServer, tmp_path: Path,
     assert any(q["speaker"] == "Oskar Tamm" for q in story["quotes"])
     # A dry run records nothing: the next digest still starts from the same place.
     with Store.open(load_config(path, env={}).database) as store:
-        assert store.last_digest_until("islands") is None
+        assert store.outbox.last_digest_until("islands") is None
 
 
 def test_cli_check_reports_bad_watchlist_in_one_line(tmp_path: Path, site: LocalServer,

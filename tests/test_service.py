@@ -203,8 +203,8 @@ def seed_feed(server: LocalServer) -> str:
 
 
 def seed_previous_digest(store: Store, until: datetime) -> None:
-    store.save_digest(f"desk:{until - timedelta(days=1)}:{until}", "desk",
-                      until - timedelta(days=1), until, "{}", now=until)
+    store.outbox.save_digest(f"desk:{until - timedelta(days=1)}:{until}", "desk",
+                             until - timedelta(days=1), until, "{}", now=until)
 
 
 def test_digest_missed_while_down_is_sent_once_on_return(
@@ -230,8 +230,8 @@ def test_digest_missed_while_down_is_sent_once_on_return(
     assert sent == [["sent"], [], [], []]
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["desk-2026-06-10.txt"]
     with Store.open(config.database) as store:
-        assert store.last_digest_until("desk") == SLOT
-        (delivery,) = store.deliveries(f"desk:{DAY_BEFORE.isoformat()}:{SLOT.isoformat()}")
+        assert store.outbox.last_digest_until("desk") == SLOT
+        (delivery,) = store.outbox.deliveries(f"desk:{DAY_BEFORE.isoformat()}:{SLOT.isoformat()}")
         assert (delivery.status, delivery.attempts) == ("sent", 1)
 
 
@@ -245,8 +245,8 @@ def test_late_scheduled_run_covers_its_slot_once(tmp_path: Path, server: LocalSe
         await service.poll_feed(config.feeds[0].url)
         await service.run_digest("desk")
         await service.run_digest("desk")  # coalesced duplicates or a retry send nothing new
-        keys.append([s.digest_key for s in service.store.unfinished_deliveries()])
-        keys.append([str(service.store.last_digest_until("desk"))])
+        keys.append([s.digest_key for s in service.store.outbox.unfinished_deliveries()])
+        keys.append([str(service.store.outbox.last_digest_until("desk"))])
 
     run_with_service(config, clock, body)
     assert keys == [[], [str(SLOT)]]
@@ -263,9 +263,10 @@ def test_delivery_cut_off_by_a_kill_is_finished_on_start_without_a_second_digest
         asyncio.run(poll(config, store, now=clock))
         digest = make_digest(config, store, wl, now=clock(), until=SLOT)
         # What deliver_digest leaves behind when killed mid-send: payload saved, "sending".
-        store.save_digest(digest.key, "desk", digest.since, digest.until,
-                          json.dumps({"kind": "digest", **digest_to_dict(digest)}), now=clock())
-        store.mark_delivery(digest.key, wl.deliver[0].label, "sending", now=clock())
+        store.outbox.save_digest(digest.key, "desk", digest.since, digest.until,
+                                 json.dumps({"kind": "digest", **digest_to_dict(digest)}),
+                                 now=clock())
+        store.outbox.mark_delivery(digest.key, wl.deliver[0].label, "sending", now=clock())
     statuses: list[list[str]] = []
 
     async def body(service: Service) -> None:
@@ -276,7 +277,7 @@ def test_delivery_cut_off_by_a_kill_is_finished_on_start_without_a_second_digest
     assert statuses == [["sent"], []]
     assert len(list((tmp_path / "out").iterdir())) == 1
     with Store.open(config.database) as store:
-        (delivery,) = store.deliveries(digest.key)
+        (delivery,) = store.outbox.deliveries(digest.key)
         assert delivery.status == "sent"
 
 
@@ -389,7 +390,7 @@ def test_restart_after_kill_sends_each_digest_exactly_once(
         # Caught up on start, and recorded as sent: a kill between writing the file and
         # recording it would rightly be retried (the file is rewritten, not duplicated).
         with Store.open(config.database) as store:
-            wait_for(lambda: [d.status for d in store.deliveries(key)] == ["sent"])
+            wait_for(lambda: [d.status for d in store.outbox.deliveries(key)] == ["sent"])
     finally:
         first.kill()  # SIGKILL: no chance to clean up
         first.wait()
@@ -406,8 +407,8 @@ def test_restart_after_kill_sends_each_digest_exactly_once(
             second.wait()
     assert len(list(out.iterdir())) == 1
     with Store.open(config.database) as store:
-        assert store.last_digest_until("desk") == slot
-        assert [(d.status, d.attempts) for d in store.deliveries(key)] == [("sent", 1)]
+        assert store.outbox.last_digest_until("desk") == slot
+        assert [(d.status, d.attempts) for d in store.outbox.deliveries(key)] == [("sent", 1)]
         assert store.stats()["digests"] == 2  # the seeded one and exactly one more
 
 
@@ -460,7 +461,7 @@ def test_delivery_that_failed_transiently_is_retried_while_running(
         await service.retry_deliveries()  # still blocked: stays pending
         blocked.unlink()
         await service.retry_deliveries()
-        statuses.append([d.status for d in service.store.deliveries(
+        statuses.append([d.status for d in service.store.outbox.deliveries(
             f"desk:{DAY_BEFORE.isoformat()}:{SLOT.isoformat()}")])
         await service.retry_deliveries()  # nothing left: sends nothing again
 

@@ -309,20 +309,21 @@ def test_matched_articles_window_by_published_then_first_seen(store: Store) -> N
 
 
 def test_save_digest_once_and_last_until(store: Store) -> None:
-    assert store.last_digest_until("harbour") is None
+    assert store.outbox.last_digest_until("harbour") is None
     day1 = (NOW - timedelta(days=2), NOW - timedelta(days=1))
     day2 = (NOW - timedelta(days=1), NOW)
     payload = json.dumps({"stories": [{"headline": "Velmora votes on barrier"}]})
-    assert store.save_digest("harbour:d2", "harbour", *day2, payload, now=NOW) is True
-    assert store.save_digest("harbour:d1", "harbour", *day1, "{}", now=NOW) is True
-    assert store.save_digest("harbour:d2", "harbour", *day2, "{\"changed\": 1}", now=NOW) is False
-    row = store.get_digest("harbour:d2")
+    assert store.outbox.save_digest("harbour:d2", "harbour", *day2, payload, now=NOW) is True
+    assert store.outbox.save_digest("harbour:d1", "harbour", *day1, "{}", now=NOW) is True
+    assert store.outbox.save_digest("harbour:d2", "harbour", *day2, "{\"changed\": 1}",
+                                    now=NOW) is False
+    row = store.outbox.get_digest("harbour:d2")
     assert row is not None
     assert (row.watchlist, row.since, row.until, row.created_at, row.payload) == (
         "harbour", day2[0], day2[1], NOW, payload)
-    assert store.get_digest("harbour:none") is None
-    assert store.last_digest_until("harbour") == NOW
-    assert store.last_digest_until("coast") is None
+    assert store.outbox.get_digest("harbour:none") is None
+    assert store.outbox.last_digest_until("harbour") == NOW
+    assert store.outbox.last_digest_until("coast") is None
 
 
 # outbox
@@ -330,40 +331,40 @@ def test_save_digest_once_and_last_until(store: Store) -> None:
 
 def test_outbox_claim_mark_unfinished_reset(store: Store) -> None:
     key = "harbour:2031-05-13:2031-05-14"
-    claimed = store.claim_delivery(key, "slack:#harbour", now=NOW)
+    claimed = store.outbox.claim_delivery(key, "slack:#harbour", now=NOW)
     assert (claimed.status, claimed.attempts, claimed.detail, claimed.remote_ref) == (
         "pending", 0, "", None)
-    store.claim_delivery(key, "email:ops@velmora.example", now=NOW + timedelta(seconds=1))
+    store.outbox.claim_delivery(key, "email:ops@velmora.example", now=NOW + timedelta(seconds=1))
 
-    store.mark_delivery(key, "slack:#harbour", "sending", now=NOW + timedelta(seconds=2))
-    again = store.claim_delivery(key, "slack:#harbour", now=NOW + timedelta(seconds=3))
+    store.outbox.mark_delivery(key, "slack:#harbour", "sending", now=NOW + timedelta(seconds=2))
+    again = store.outbox.claim_delivery(key, "slack:#harbour", now=NOW + timedelta(seconds=3))
     assert (again.status, again.attempts, again.updated_at) == (
         "sending", 1, NOW + timedelta(seconds=2))
-    assert [(d.destination, d.status) for d in store.unfinished_deliveries()] == [
+    assert [(d.destination, d.status) for d in store.outbox.unfinished_deliveries()] == [
         ("email:ops@velmora.example", "pending"), ("slack:#harbour", "sending")]
 
-    store.mark_delivery(key, "slack:#harbour", "sent", now=NOW + timedelta(seconds=4),
-                        detail="ok", remote_ref="1747215000.000100")
-    store.mark_delivery(key, "email:ops@velmora.example", "sending", now=NOW)
-    store.mark_delivery(key, "email:ops@velmora.example", "failed", now=NOW,
-                        detail="550 mailbox unavailable")
-    assert store.unfinished_deliveries() == []
-    done = {d.destination: d for d in store.deliveries(key)}
+    store.outbox.mark_delivery(key, "slack:#harbour", "sent", now=NOW + timedelta(seconds=4),
+                               detail="ok", remote_ref="1747215000.000100")
+    store.outbox.mark_delivery(key, "email:ops@velmora.example", "sending", now=NOW)
+    store.outbox.mark_delivery(key, "email:ops@velmora.example", "failed", now=NOW,
+                               detail="550 mailbox unavailable")
+    assert store.outbox.unfinished_deliveries() == []
+    done = {d.destination: d for d in store.outbox.deliveries(key)}
     assert list(done) == ["email:ops@velmora.example", "slack:#harbour"]
     assert (done["slack:#harbour"].status, done["slack:#harbour"].remote_ref) == (
         "sent", "1747215000.000100")
     assert (done["email:ops@velmora.example"].status,
             done["email:ops@velmora.example"].detail) == ("failed", "550 mailbox unavailable")
 
-    store.reset_delivery(key, "slack:#harbour", now=NOW + timedelta(minutes=1))
-    reset = store.claim_delivery(key, "slack:#harbour", now=NOW + timedelta(minutes=2))
+    store.outbox.reset_delivery(key, "slack:#harbour", now=NOW + timedelta(minutes=1))
+    reset = store.outbox.claim_delivery(key, "slack:#harbour", now=NOW + timedelta(minutes=2))
     assert (reset.status, reset.attempts, reset.updated_at) == (
         "pending", 1, NOW + timedelta(minutes=1))
-    store.reset_delivery(key, "webhook:none", now=NOW)
-    assert [d.destination for d in store.deliveries(key)] == [
+    store.outbox.reset_delivery(key, "webhook:none", now=NOW)
+    assert [d.destination for d in store.outbox.deliveries(key)] == [
         "email:ops@velmora.example", "slack:#harbour"]
     with pytest.raises(StoreError, match="unknown status 'done'"):
-        store.mark_delivery(key, "slack:#harbour", "done", now=NOW)
+        store.outbox.mark_delivery(key, "slack:#harbour", "done", now=NOW)
     stats = store.stats()
     assert (stats["deliveries_pending"], stats["deliveries_failed"], stats["deliveries_sent"]) == (
         1, 1, 0)
@@ -376,13 +377,13 @@ def test_alert_once_per_story_and_watchlist(store: Store) -> None:
     store.add_articles([make_article(1), make_article(2)])
     first = store.create_story(make_article(1).url, now=NOW)
     second = store.create_story(make_article(2).url, now=NOW)
-    assert store.record_alert("harbour", first, now=NOW) is True
-    assert store.record_alert("harbour", first, now=NOW + timedelta(hours=1)) is False
-    assert store.record_alert("coast", first, now=NOW) is True
-    assert store.record_alert("harbour", second, now=NOW + timedelta(hours=2)) is True
-    assert store.count_alerts("harbour", NOW) == 2
-    assert store.count_alerts("harbour", NOW + timedelta(minutes=1)) == 1
-    assert store.count_alerts("inland", NOW - timedelta(days=1)) == 0
+    assert store.outbox.record_alert("harbour", first, now=NOW) is True
+    assert store.outbox.record_alert("harbour", first, now=NOW + timedelta(hours=1)) is False
+    assert store.outbox.record_alert("coast", first, now=NOW) is True
+    assert store.outbox.record_alert("harbour", second, now=NOW + timedelta(hours=2)) is True
+    assert store.outbox.count_alerts("harbour", NOW) == 2
+    assert store.outbox.count_alerts("harbour", NOW + timedelta(minutes=1)) == 1
+    assert store.outbox.count_alerts("inland", NOW - timedelta(days=1)) == 0
 
 
 def test_feed_state_failure_success_and_not_modified(store: Store) -> None:
