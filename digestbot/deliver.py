@@ -97,7 +97,7 @@ def deliver_outgoing(item: Outgoing, destinations: Iterable[Destination], *, sto
     """Save the item's payload (JSON) first, then deliver it to each destination."""
     payload = json.dumps({"kind": item.kind, **digest_to_dict(item.digest)}, ensure_ascii=False)
     # Alerts are filed under "alert:<watchlist>" so they never move the watchlist's
-    # last_digest_until, which decides the next digest's period.
+    # outbox.last_digest_until, which decides the next digest's period.
     owner = item.digest.watchlist if item.kind == "digest" else f"alert:{item.digest.watchlist}"
     store.outbox.save_digest(item.key, owner, item.digest.since, item.digest.until, payload,
                              now=senders.now())
