@@ -8,7 +8,7 @@ Starts bench/feedserver.py in its own process, then times, each in a fresh proce
   digestbot CLI         `digestbot --config C poll` twice, interpreter start-up included
   rss2email             `r2e -c C -d D run --no-send` twice
 The repeat poll finds nothing changed (304s). Peak RSS is the most resident memory of each
-process and its worker processes together (sampled every 50 ms), or its own ru_maxrss if
+process and its worker processes together (sampled every 0.25 s), or its own ru_maxrss if
 larger. Requests are counted by the feed server. Needs rss2email (`pip install rss2email`).
 """
 
@@ -130,7 +130,7 @@ def tree_rss_kb(root: int) -> int:
 
 def run_child(argv: list[str], port: int, *, cwd: Path) -> Run:
     """Take a command; run it, return its wall time, peak RSS (the process and its worker
-    processes together, sampled every 50 ms, or its own ru_maxrss if larger), exit code and
+    processes together, sampled every 0.25 s, or its own ru_maxrss if larger), exit code and
     requests."""
     before = server_counts(port)
     started = time.perf_counter()
@@ -141,7 +141,7 @@ def run_child(argv: list[str], port: int, *, cwd: Path) -> Run:
     done = threading.Event()
 
     def sample() -> None:
-        while not done.wait(0.05):
+        while not done.wait(0.25):
             peak[0] = max(peak[0], tree_rss_kb(proc.pid))
 
     sampler = threading.Thread(target=sample, daemon=True)

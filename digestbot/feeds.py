@@ -19,6 +19,7 @@ from digestbot.errors import FeedError
 from digestbot.feedxml import read_feed_fast
 from digestbot.feedxml_read import is_plain_url
 from digestbot.records import FeedEntry, ParsedFeed
+from digestbot.text import BIDI_CONTROLS
 from digestbot.urls import resolve_link
 
 MAX_ENTRIES = 500
@@ -44,9 +45,6 @@ _BOMS = ((codecs.BOM_UTF32_LE, "utf-32-le"), (codecs.BOM_UTF32_BE, "utf-32-be"),
          (codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le"),
          (codecs.BOM_UTF16_BE, "utf-16-be"))
 _UTF8_LABELS = frozenset({"utf-8", "utf8", "unicode-1-1-utf-8"})
-# Embedding, override and isolate controls: an unterminated one reorders everything after it,
-# including the markup a digest wraps around feed text (links, Slack mrkdwn, HTML).
-BIDI_CONTROLS = dict.fromkeys(map(ord, "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"))
 # surrogateescape turns an undecodable byte b into U+DC00+b; this maps it to its cp1252 reading.
 _ESCAPED_CP1252 = {0xDC00 + b: bytes([b]).decode("cp1252", errors="replace")
                    for b in range(0x80, 0x100)}

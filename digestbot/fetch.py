@@ -17,8 +17,8 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 
 from digestbot.errors import BlockedAddressError, FetchError
-from digestbot.feeds import BIDI_CONTROLS
 from digestbot.records import FetchResult
+from digestbot.text import BIDI_CONTROLS
 
 DEFAULT_ACCEPT = ("application/rss+xml, application/atom+xml, application/xml;q=0.9, "
                   "text/xml;q=0.9, */*;q=0.8")
