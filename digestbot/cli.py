@@ -59,7 +59,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--until", type=_parse_time, help="ISO time (default: now)")
     s.add_argument("--dry-run", action="store_true", help="print the rendering, send nothing")
     s.add_argument("--format", choices=["text", "json", "html", "markdown"], default="text")
-    s.add_argument("--force", action="store_true", help="send again to destinations already sent")
+    s.add_argument("--force", action="store_true",
+                   help="send again to destinations already sent, or send a digest with no stories")
     s.set_defaults(func=cmd_digest)
     s = sub.add_parser("status", help="feed health and store counts")
     s.set_defaults(func=cmd_status)
@@ -141,6 +142,12 @@ def cmd_digest(args: argparse.Namespace) -> int:
         if args.dry_run:
             sys.stdout.write(render_digest(digest, args.format, templates_dir=config.templates_dir))
             sys.stdout.write("\n")
+            return 0
+        if digest.story_count == 0 and not args.force:
+            # As the service does: an empty digest would only tell subscribers nothing happened.
+            since = digest.since.isoformat(timespec="minutes")
+            print(f"{watchlist.name}: no new stories since {since}; nothing sent "
+                  "(--force sends it anyway)")
             return 0
         receipts = deliver_digest(digest, watchlist.deliver, store=store, slack=config.slack,
                                   email=config.email, templates_dir=config.templates_dir,

@@ -296,3 +296,18 @@ def test_topics_match_the_page_text_when_the_feed_carries_a_teaser(
         report = asyncio.run(poll(config, store, offload=offload))
     # Neither the title nor the teaser says "volcano" or "harvest"; the fetched page does.
     assert sorted(m.topic for m in report.matches) == ["Farming", "Ferries", "Nothing"]
+
+
+def test_cli_digest_with_no_stories_is_not_sent_unless_forced(
+        server: LocalServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for route in ("/gazette.rss", "/courier.rss", "/broken.rss", "/html.rss"):
+        server.routes[route] = Response(rss(server, []))
+    path = write_config(tmp_path, server)
+    assert main(["--config", str(path), "poll"]) == 0
+    capsys.readouterr()
+    assert main(["--config", str(path), "digest", "islands"]) == 0
+    out = capsys.readouterr().out
+    assert "islands: no new stories since" in out and "nothing sent" in out
+    assert "console:" not in out
+    assert main(["--config", str(path), "digest", "islands", "--force"]) == 0
+    assert "console: sent" in capsys.readouterr().out
