@@ -13,7 +13,7 @@ import zlib
 from dataclasses import dataclass
 from datetime import datetime
 
-from digestbot.records import Article
+from digestbot.records import Article, split_paragraphs
 
 LEAD_PARAGRAPHS = 3
 TITLE_WEIGHT = 3.0
@@ -128,11 +128,6 @@ def tokenize_words(text: str) -> list[str]:
 def content_terms(text: str) -> list[str]:
     """Take text and return its stemmed content terms (no stopwords, no one-letter words)."""
     return [term for _, term in read_text(text) if term is not None]
-
-
-def weigh_terms(parts: list[tuple[str, float]]) -> dict[str, float]:
-    """Take (text, weight) parts and return sublinear weighted term frequencies."""
-    return weigh_term_lists([(content_terms(text), weight) for text, weight in parts])
 
 
 def weigh_term_lists(parts: list[tuple[list[str], float]]) -> dict[str, float]:
@@ -254,7 +249,7 @@ def describe_article(article: Article) -> ArticleFeatures:
 
 def describe_text(title_text: str, text: str, *, when: datetime) -> ArticleFeatures:
     """Take an article's title, text and time; return its clustering features."""
-    paragraphs = [p for p in text.split("\n\n") if p.strip()]  # as Article.paragraphs
+    paragraphs = split_paragraphs(text)
     title = read_text(title_text)
     lead = read_text("\n\n".join(paragraphs[:LEAD_PARAGRAPHS]))
     rest = read_text("\n\n".join(paragraphs[LEAD_PARAGRAPHS:]))

@@ -247,15 +247,6 @@ class Store:
             row = conn.execute(select(articles).where(articles.c.url == url)).first()
         return None if row is None else _article_from_row(row)
 
-    def articles_since(self, since: datetime) -> list[tuple[Article, int | None]]:
-        """Take a time and return (article, story id) first seen at or after it, oldest
-        first."""
-        with self._transaction("read recent articles", write=False) as conn:
-            rows = conn.execute(
-                select(articles).where(articles.c.first_seen >= since)
-                .order_by(articles.c.first_seen, articles.c.id)).all()
-        return [(_article_from_row(row), row.story_id) for row in rows]
-
     def placed_articles_since(self, since: datetime) -> list[tuple[Article, int]]:
         """Take a time and return (article, story id) of those first seen at or after it that
         a story holds, oldest first."""

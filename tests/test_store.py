@@ -268,10 +268,11 @@ def test_stories_create_assign_and_read(store: Store) -> None:
     assert store.story_articles([story, 424242]) == {story: [early, unmatched, late],
                                                      424242: []}
     assert store.story_first_seen([story, 424242]) == {story: NOW}
-    since = store.articles_since(NOW - timedelta(days=1))
+    since = store.placed_articles_since(NOW - timedelta(days=1))
     assert [(a.url, sid) for a, sid in since] == [(unmatched.url, story), (early.url, story),
                                                   (late.url, story)]
-    assert store.articles_since(NOW + timedelta(seconds=1)) == []
+    assert store.placed_articles_since(NOW + timedelta(seconds=1)) == []
+    assert store.unplaced_urls(NOW - timedelta(days=1)) == []
 
     with pytest.raises(StoreError, match="unknown story 424242"):
         store.assign_story(early.url, 424242)
@@ -579,3 +580,15 @@ def test_place_articles_rejects_unknowns_and_writes_nothing(store: Store) -> Non
         store.place_articles([(article.url, -1), ("https://nowhere.example/x", -1)], now=NOW)
     assert store.story_id_of(article.url) is None
     assert store.stats()["stories"] == 0
+
+
+def test_unplaced_urls_and_articles_by_url(store: Store) -> None:
+    old = make_article(1, first_seen=NOW - timedelta(days=3))
+    first, second = make_article(2), make_article(3, first_seen=NOW + timedelta(minutes=5))
+    store.add_articles([old, first, second])
+    story = store.create_story(first.url, now=NOW)
+    assert store.unplaced_urls(NOW - timedelta(days=1)) == [second.url]
+    assert store.unplaced_urls(NOW - timedelta(days=5)) == [old.url, second.url]
+    assert [(a.url, sid) for a, sid in store.placed_articles_since(NOW)] == [(first.url, story)]
+    unknown = "https://velmora-herald.example/never-stored"
+    assert store.articles_by_url([second.url, unknown, old.url, second.url]) == [second, old]

@@ -108,7 +108,9 @@ def run_poll(config_path: Path, *, client: httpx.AsyncClient | None = None,
         report = asyncio.run(asyncio.wait_for(poll(config, store, client=client), bound))
         elapsed = time.monotonic() - started
         states = {s.url: s for s in store.feed_states()}
-        stored = {a.url for a, _ in store.articles_since(datetime(1970, 1, 1, tzinfo=UTC))}
+        epoch = datetime(1970, 1, 1, tzinfo=UTC)
+        stored = {a.url for a, _ in store.placed_articles_since(epoch)}
+        stored.update(store.unplaced_urls(epoch))
     return Outcome(config, report, elapsed, states, stored)
 
 
