@@ -109,9 +109,8 @@ async def poll(config: Config, store: Store, *, client: httpx.AsyncClient | None
     # of unchanged feeds is then mostly waiting on the network.
     states = {s.url: s for s in store.feed_states()}
     unchanged: list[str] = []
-    # Matched and described in a worker along with the text, for the articles that kept it.
-    found: dict[str, list[Match]] = {}
-    described: dict[str, ArticleFeatures] = {}
+    # Topics and features a worker read along with the text, for the articles that kept it.
+    readings: dict[str, EntryReading] = {}
     offload = offload or Offload()
     try:
         jobs = [asyncio.create_task(_poll_feed(f, config, store, http, limits, now,
@@ -124,8 +123,7 @@ async def poll(config: Config, store: Store, *, client: httpx.AsyncClient | None
                 for article, reading in new:
                     articles.append(article)
                     if reading is not None:
-                        found[article.url] = [Match(article.url, *hit) for hit in reading.hits]
-                        described[article.url] = replace(reading.features, when=article.when)
+                        readings[article.url] = reading
                 if progress is not None:
                     progress(done, len(jobs))
         finally:
@@ -146,8 +144,10 @@ async def poll(config: Config, store: Store, *, client: httpx.AsyncClient | None
                 index = load_story_index(config, store, now=started)
             matches = store.add_matches([
                 m for a in todo
-                for m in (found[a.url] if a.url in found
-                          else match_article(a, config.watchlists))])
+                for m in ([Match(a.url, *hit) for hit in readings[a.url].hits]
+                          if a.url in readings else match_article(a, config.watchlists))])
+            described = {a.url: replace(readings[a.url].features, when=a.when)
+                         for a in todo if a.url in readings}
             stories = place_articles(todo, store, index, now=now(), described=described)
     finally:
         if own_client:

@@ -78,7 +78,7 @@ class Article:
 
     @property
     def paragraphs(self) -> list[str]:
-        return [p for p in self.text.split("\n\n") if p.strip()]
+        return split_paragraphs(self.text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,3 +180,8 @@ class Receipt:
     status: str  # "sent", "failed", "skipped"
     detail: str = ""
     sent_at: datetime | None = None
+
+
+def split_paragraphs(text: str) -> list[str]:
+    """Take article text and return its non-blank paragraphs (separated by a blank line)."""
+    return [p for p in text.split("\n\n") if p.strip()]
