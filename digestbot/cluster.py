@@ -5,19 +5,37 @@ entities, so one article costs about the same however many have been seen; only 
 are scored. The score mixes TF-IDF cosine (IDF learned from the articles added so far, with a
 smoothed prior), title similarity, shared entities and shared quotations, damped by the time
 gap; near-duplicates (syndicated copies, light rewrites) always join their original.
+
+Vectors are numpy arrays over term ids: voting and the cosines with every candidate's members
+are a few array operations per article instead of a Python loop per term and member.
 """
 
 from __future__ import annotations
 
 import bisect
-import heapq
 import math
-import operator
+from array import array
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from itertools import accumulate
+from typing import cast
+
+import numpy as np
+import numpy.typing as npt
 
 from digestbot.features import ArticleFeatures, describe_article, estimate_resemblance
 from digestbot.records import Article
+
+Ints = npt.NDArray[np.int64]
+Floats = npt.NDArray[np.float64]
+
+# An article is one array of keys in four parts: text terms, entities, title terms and a flag
+# saying it has a title. Each part holds at least one entry (a zero-weight pad when empty), so
+# one reduceat sums every part of every member. In a dense vector a key's text or entity
+# weight sits at 2 * id and its title weight at 2 * id + 1: text and entity keys are distinct.
+TEXT, NAMES, TITLE, TITLED = 0, 1, 2, 3
+PARTS = 4
+_PAD, _FLAG = "", "\x00titled"  # key ids 0 and 1, never terms
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,12 +71,40 @@ class ClusterSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class _Terms:
+    """An article's keys before weighting, in four parts (see PARTS); text terms come in
+    alphabetical order, so ties in salience go to the first term alphabetically."""
+
+    ids: Ints
+    slots: Ints  # where each entry sits in a dense vector
+    raw: Floats
+    learned: Floats  # 1.0 where the key's document frequency counts this article
+    parts: Ints
+    bounds: Ints  # where each part starts
+    texts: int  # how many real text terms (they come first)
+    names: int  # how many real entities (they start at bounds[NAMES])
+    titled: bool
+    quotes: frozenset[int]
+    sketch: tuple[int, ...]
+    when: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class _Weighed:
+    """An article's keys weighted by some IDF, with its salient keys and their weights."""
+
+    weights: Floats
+    keys: Ints
+    key_weights: Floats
+
+
+@dataclass(frozen=True, slots=True)
 class _Member:
     """An article of a story, its vectors weighted and normalised when it was added."""
 
-    text: dict[str, float]
-    title: dict[str, float]
-    entities: dict[str, float]
+    slots: Ints
+    weights: Floats
+    bounds: Ints
     quotes: frozenset[int]
     sketch: tuple[int, ...]
     when: datetime
@@ -66,17 +112,17 @@ class _Member:
 
 @dataclass(slots=True)
 class _Story:
+    slot: int  # its row in the index's vote arrays
     members: list[_Member] = field(default_factory=list)
-    keys: dict[str, None] = field(default_factory=dict)
+    keys: set[int] = field(default_factory=set)
     newest: datetime | None = None
     times: list[datetime] = field(default_factory=list)  # every member's time, sorted
-    # Sums of the compared (newest) members' vectors: one dot with each bounds a story's score.
-    titled_text: dict[str, float] = field(default_factory=dict)  # members with a title
-    untitled_text: dict[str, float] = field(default_factory=dict)
-    titles: dict[str, float] = field(default_factory=dict)
-    entities: dict[str, float] = field(default_factory=dict)
     recent: list[_Member] = field(default_factory=list)  # the compared (newest) members
     quotes: frozenset[int] = frozenset()  # every quote shingle of the compared members
+    # The compared members' arrays end to end, and where each member's parts start.
+    slots: Ints = field(default_factory=lambda: np.zeros(0, np.int64))
+    weights: Floats = field(default_factory=lambda: np.zeros(0))
+    bounds: Ints = field(default_factory=lambda: np.zeros(0, np.int64))
 
     def take(self, member: _Member, compared: int) -> None:
         """Take a new member and how many newest members are compared; add it and its time."""
@@ -84,22 +130,15 @@ class _Story:
         bisect.insort(self.times, member.when)
         if self.newest is None or member.when > self.newest:
             self.newest = member.when
-        self._count(member, 1.0)
-        if len(self.members) > compared:
-            self._count(self.members[-compared - 1], -1.0)
-        self.recent = self.members[-compared:]
-        self.quotes = frozenset().union(*(m.quotes for m in self.recent))
-
-    def _count(self, member: _Member, sign: float) -> None:
-        text = self.titled_text if member.title else self.untitled_text
-        for total, vector in ((text, member.text), (self.titles, member.title),
-                              (self.entities, member.entities)):
-            for key, weight in vector.items():
-                value = total.get(key, 0.0) + sign * weight
-                if value > 1e-12:
-                    total[key] = value
-                else:  # a member leaving: drop what it alone held, not a float residue
-                    total.pop(key, None)
+        drop = 0  # entries of the member no longer compared
+        if len(self.recent) == compared:
+            drop = len(self.recent[0].slots)
+        self.recent = recent = self.members[-compared:]
+        self.quotes = frozenset().union(*(m.quotes for m in recent))
+        self.bounds = np.concatenate([self.bounds[PARTS if drop else 0:] - drop,
+                                      member.bounds + (len(self.slots) - drop)])
+        self.slots = np.concatenate([self.slots[drop:], member.slots])
+        self.weights = np.concatenate([self.weights[drop:], member.weights])
 
 
 class StoryIndex:
@@ -111,10 +150,17 @@ class StoryIndex:
         self._window = window
         self._settings = settings
         self._stories: dict[int, _Story] = {}
-        self._postings: dict[str, dict[int, None]] = {}
-        self._df: dict[str, int] = {}
+        self._by_slot: list[_Story | None] = []
+        self._story_ids = np.zeros(64, np.int64)  # slot -> story id, to break ties by id
+        self._free: list[int] = []  # slots of discarded stories, for reuse
+        self._postings: dict[int, array[int]] = {}  # key id -> slots of stories holding it
+        self._vocab: dict[str, int] = {_PAD: 0, _FLAG: 1}
+        self._df = np.zeros(1024)
+        self._query = np.zeros(2048)  # the article being assigned, densely by slot
         self._docs = 0
-        self._last: tuple[Article, ArticleFeatures] | None = None
+        self._last: tuple[ArticleFeatures, _Terms] | None = None
+        self._pending: tuple[_Terms, int, _Weighed] | None = None
+        self._described: tuple[Article, ArticleFeatures] | None = None
 
     def __len__(self) -> int:
         return len(self._stories)
@@ -126,27 +172,46 @@ class StoryIndex:
         if self._now is not None and article.when < self._now - self._window \
                 and story_id not in self._stories:
             return  # too old to be joined by anything new; keeps a rebuild bounded
-        feats = features if features is not None else self._describe(article)
-        self._learn(feats)
-        member = self._vectorize(feats)
-        story = self._stories.setdefault(story_id, _Story())
+        terms = self._terms(features if features is not None else self._describe(article))
+        # assign() weighed the article as it will be once learned, unless another came between.
+        pending = self._pending
+        learned = (pending[2] if pending is not None and pending[0] is terms
+                   and pending[1] == self._docs else self._weigh(terms)[1])
+        self._docs += 1
+        # Text and entity keys are learned (pads too, harmlessly: id 0 is never a term).
+        self._df[terms.ids[:terms.bounds[TITLE]]] += 1.0
+        member = _Member(terms.slots, learned.weights, terms.bounds, terms.quotes, terms.sketch,
+                         terms.when)
+        story = self._stories.get(story_id)
+        if story is None:
+            story = self._stories[story_id] = self._open_story(story_id)
         story.take(member, self._settings.compare_members)
-        for key in self._salient_keys(member):
+        postings = self._postings
+        for key in learned.keys.tolist():
             if key not in story.keys:
-                story.keys[key] = None
-                self._postings.setdefault(key, {})[story_id] = None
+                story.keys.add(key)
+                posting = postings.get(key)
+                if posting is None:
+                    posting = postings[key] = array("q")
+                posting.append(story.slot)
 
     def assign(self, article: Article, features: ArticleFeatures | None = None) -> int | None:
         """Take a new article (with its features, if already described) and return the id of
         the story it belongs to, or None for new."""
-        member = self._vectorize(features if features is not None else self._describe(article))
-        best: int | None = None
+        terms = self._terms(features if features is not None else self._describe(article))
+        now, learned = self._weigh(terms)
+        self._pending = (terms, self._docs, learned)
+        stories = [story for slot in self._candidates(now)
+                   if (story := self._by_slot[slot]) is not None]
+        if not stories:
+            return None
+        best: _Story | None = None
         best_score = (False, self._settings.threshold)
-        for story_id in self._candidates(member):
-            score = self._score_story(member, self._stories[story_id], best_score)
+        for story, score in zip(stories, self._score_stories(terms, now.weights, stories),
+                                strict=True):
             if score >= best_score and (best is None or score > best_score):
-                best, best_score = story_id, score
-        return best
+                best, best_score = story, score
+        return None if best is None else int(self._story_ids[best.slot])
 
     def relabel(self, renamed: dict[int, int]) -> None:
         """Take old story id -> new story id and rename those stories (provisional ids made
@@ -155,29 +220,26 @@ class StoryIndex:
             if old == new or old not in self._stories:
                 continue
             story = self._stories.pop(old)
-            for key in story.keys:
-                posting = self._postings[key]
-                posting.pop(old, None)
-                posting[new] = None
             into = self._stories.get(new)
             if into is None:
                 self._stories[new] = story
+                self._story_ids[story.slot] = new
                 continue
-            merged = _Story(keys=into.keys | story.keys)
+            self._close(story)
+            merged = self._by_slot[into.slot] = _Story(into.slot, keys=into.keys)
             for member in sorted(into.members + story.members, key=lambda m: m.when):
                 merged.take(member, self._settings.compare_members)
+            for key in story.keys - into.keys:
+                merged.keys.add(key)
+                self._postings.setdefault(key, array("q")).append(into.slot)
             self._stories[new] = merged
 
     def discard(self, story_ids: list[int]) -> None:
         """Take story ids and forget those stories and their articles."""
         for story_id in story_ids:
             story = self._stories.pop(story_id, None)
-            for key in story.keys if story is not None else ():
-                posting = self._postings.get(key)
-                if posting is not None:
-                    posting.pop(story_id, None)
-                    if not posting:
-                        del self._postings[key]
+            if story is not None:
+                self._close(story)
 
     def prune(self, now: datetime) -> None:
         """Take the current time and drop stories whose newest article is older than the window."""
@@ -186,127 +248,185 @@ class StoryIndex:
         self.discard([sid for sid, s in self._stories.items()
                       if s.newest is not None and s.newest < horizon])
 
+    def _open_story(self, story_id: int) -> _Story:
+        """Take a new story's id; return an empty story in a free slot."""
+        slot = self._free.pop() if self._free else len(self._by_slot)
+        story = _Story(slot)
+        if slot == len(self._by_slot):
+            self._by_slot.append(story)
+        else:
+            self._by_slot[slot] = story
+        if slot >= len(self._story_ids):
+            self._story_ids = np.concatenate([self._story_ids, np.zeros_like(self._story_ids)])
+        self._story_ids[slot] = story_id
+        return story
+
+    def _close(self, story: _Story) -> None:
+        """Take a story leaving the index; remove it from the postings and free its slot."""
+        for key in story.keys:
+            posting = self._postings.get(key)
+            if posting is not None:
+                posting.remove(story.slot)
+                if not posting:
+                    del self._postings[key]
+        self._by_slot[story.slot] = None
+        self._free.append(story.slot)
+
     def _describe(self, article: Article) -> ArticleFeatures:
         # The pipeline calls add() right after assign() with the same article: describe it once.
-        if self._last is not None and (self._last[0] is article or self._last[0] == article):
-            return self._last[1]
+        if self._described is not None and (self._described[0] is article
+                                             or self._described[0] == article):
+            return self._described[1]
         feats = describe_article(article)
-        self._last = (article, feats)
+        self._described = (article, feats)
         return feats
 
-    def _learn(self, feats: ArticleFeatures) -> None:
-        self._docs += 1
-        for key in [*feats.terms, *("E:" + e for e in feats.entities)]:
-            self._df[key] = self._df.get(key, 0) + 1
+    def _terms(self, feats: ArticleFeatures) -> _Terms:
+        """Take features; return their keys as ids (new keys get one), raw weights and parts."""
+        if self._last is not None and self._last[0] is feats:
+            return self._last[1]
+        texts = sorted(feats.terms)
+        names = ["E:" + e for e in feats.entities]
+        titles = list(feats.title)
+        sizes = [max(1, len(texts)), max(1, len(names)), max(1, len(titles)), 1]
+        keys = [*(texts or [_PAD]), *(names or [_PAD]), *(titles or [_PAD]), _FLAG]
+        vocab = self._vocab
+        found = [vocab.setdefault(k, len(vocab)) for k in keys] if any(
+            k not in vocab for k in keys) else list(map(vocab.__getitem__, keys))
+        ids = np.array(found, np.int64)
+        if len(vocab) > len(self._df):
+            size = max(len(vocab), 2 * len(self._df))
+            self._df = np.concatenate([self._df, np.zeros(size - len(self._df))])
+            self._query = np.zeros(2 * size)
+        raw = np.array([*(map(feats.terms.__getitem__, texts) if texts else [0.0]),
+                        *([1.0] * len(names) or [0.0]),
+                        *(feats.title.values() if titles else [0.0]), 0.0])
+        parts = np.repeat(np.arange(PARTS), sizes)
+        bounds = np.cumsum([0, *sizes[:-1]])
+        counted = set(found[:bounds[TITLE]])  # text and entity keys (title terms are text too)
+        learned = np.array([1.0 if key in counted else 0.0 for key in found])
+        terms = _Terms(ids, 2 * ids + (parts >= TITLE), raw, learned, parts, bounds, len(texts),
+                       len(names), bool(titles), feats.quotes, feats.sketch, feats.when)
+        self._last = (feats, terms)
+        return terms
 
-    def _weigh(self, terms: dict[str, float]) -> dict[str, float]:
-        """Take raw term weights and return them times the current IDF, scaled to unit length."""
-        top, df, log = math.log(self._docs + self._settings.prior_docs), self._df, math.log
-        out = {t: w * (top - log(df.get(t, 0) + 1.0)) for t, w in terms.items()}
-        norm = math.sqrt(sum(w * w for w in out.values()))
-        return {t: w / norm for t, w in out.items()} if norm > 0.0 else {}
+    def _weigh(self, terms: _Terms) -> tuple[_Weighed, _Weighed]:
+        """Take an article's keys; return them weighted by the IDF now and by the IDF once the
+        article itself is learned."""
+        prior = self._settings.prior_docs
+        tops = np.array([[math.log(self._docs + prior)], [math.log(self._docs + 1 + prior)]])
+        df = self._df[terms.ids]
+        weights: Floats = terms.raw * (tops - np.log(np.stack([df, df + terms.learned]) + 1.0))
+        # Each part scaled to unit length; a part of pads only stays zero.
+        norms = np.sqrt(np.add.reduceat(weights * weights, terms.bounds, axis=1))
+        norms[norms == 0.0] = 1.0
+        weights /= norms[:, terms.parts]
+        weights[:, -1] = 1.0 if terms.titled else 0.0
+        # The most salient text keys, ties to the first alphabetically, and every entity key.
+        top = np.argsort(-weights[:, :terms.texts], axis=1, kind="stable")[
+            :, :self._settings.index_terms]
+        names = slice(terms.bounds[NAMES], terms.bounds[NAMES] + terms.names)
+        entities = terms.ids[names]
+        now, learned = (_Weighed(weights[row], np.concatenate([terms.ids[top[row]], entities]),
+                                 np.concatenate([weights[row, top[row]], weights[row, names]]))
+                        for row in (0, 1))
+        return now, learned
 
-    def _vectorize(self, feats: ArticleFeatures) -> _Member:
-        # Members keep the IDF of the moment they were added: no re-weighting per comparison.
-        return _Member(text=self._weigh(feats.terms), title=self._weigh(feats.title),
-                       entities=self._weigh({"E:" + e: 1.0 for e in feats.entities}),
-                       quotes=feats.quotes, sketch=feats.sketch, when=feats.when)
-
-    def _salient_keys(self, member: _Member) -> list[str]:
-        text = member.text
-        # Sorting (-weight, term) pairs orders as the key (-weight, term) would, without a call
-        # per term.
-        pairs = zip(map(operator.neg, text.values()), text, strict=True)
-        top = [t for _, t in sorted(pairs)]
-        return top[:self._settings.index_terms] + list(member.entities)
-
-    def _candidates(self, member: _Member) -> list[int]:
-        """Take a new article's vector; return the ids of the stories sharing the most weight
-        of its salient keys (ties by id), at most `candidates` of them."""
-        votes: dict[int, float] = {}
-        vote = votes.get
-        weights = member.text | member.entities
+    def _candidates(self, new: _Weighed) -> list[int]:
+        """Take a new article's weights; return the slots of the stories sharing the most
+        weight of its salient keys (ties by story id), at most `candidates` of them."""
         limit = self._settings.max_postings
-        for key in self._salient_keys(member):
-            posting = self._postings.get(key)
-            if not posting or len(posting) > limit:
-                continue
-            weight = weights[key]
-            for story_id in posting:
-                votes[story_id] = vote(story_id, 0.0) + weight
-        return top_stories(votes, self._settings.candidates)
+        found = array("q")
+        votes: list[float] = []
+        sizes: list[int] = []
+        get = self._postings.get
+        for key, weight in zip(new.keys.tolist(), new.key_weights.tolist(), strict=True):
+            posting = get(key)
+            if posting and len(posting) <= limit:
+                found.extend(posting)
+                votes.append(weight)
+                sizes.append(len(posting))
+        if not votes:
+            return []
+        # bincount adds in array order, key by key: each story's vote is summed as a loop would.
+        tally = cast(Floats, np.bincount(np.frombuffer(found, np.int64),
+                                         np.array(votes).repeat(sizes)))
+        return rank_stories(tally, self._story_ids[:len(tally)], self._settings.candidates)
 
-    def _score_story(self, new: _Member, story: _Story,
-                     beat: tuple[bool, float]) -> tuple[bool, float]:
-        """Take a new article, a story and the score to beat; return (the article copies a
-        member, score), or (False, 0.0) as soon as the story cannot beat that score."""
+    def _score_stories(self, new: _Terms, weights: Floats,
+                       stories: list[_Story]) -> list[tuple[bool, float]]:
+        """Take a new article, its weights and candidate stories; return for each story
+        (the article copies one of its members, score)."""
         s = self._settings
-        gap = nearest_gap(story.times, new.when)
-        if gap > self._window:
-            return False, 0.0
-        over = max(0.0, (gap - s.grace) / s.decay)
-        damp = math.exp(-over * over)
-        recent = story.recent
-        # Bounds first, from one dot per summed vector: every member score is >= 0 (weights
-        # are positive), so the best member is at most the sum of all, and so is each cosine.
-        titled = dot(new.text, story.titled_text)
-        untitled = dot(new.text, story.untitled_text) if story.untitled_text else 0.0
-        far = titled + untitled < s.resemblance_cosine - 1e-9  # no member can be a copy
-        if far and beat[0]:
-            return False, 0.0
-        titles = s.title_weight * dot(new.title, story.titles) if new.title else 0.0
-        names = s.entity_weight * dot(new.entities, story.entities)
-        # One test against all compared members' shingles spares a test per member mostly.
-        quoted = ([not new.quotes.isdisjoint(m.quotes) for m in recent]
-                  if new.quotes and not new.quotes.isdisjoint(story.quotes) else [])
-        total = titles + names + s.quote_bonus * sum(quoted) + (
-            s.text_weight * titled + s.untitled_text_weight * untitled if new.title
-            else s.untitled_text_weight * (titled + untitled))
-        if far and _loses(total, total, len(recent), damp, beat[1], s.max_link):
-            return False, 0.0  # and the story cannot win
-        texts: list[float] = []
-        for member in recent:
-            text = dot(new.text, member.text)
-            if text >= s.duplicate_cosine or (text >= s.resemblance_cosine and estimate_resemblance(
-                    new.sketch, member.sketch) >= s.duplicate_resemblance):
-                return True, text  # a copy joins whatever the other signals say
-            texts.append(text)
-        if beat[0]:
-            return False, 0.0
-        weights = [s.text_weight if new.title and m.title else s.untitled_text_weight
-                   for m in recent]
-        best = (max(w * t for w, t in zip(weights, texts, strict=True)) + titles + names
-                + (s.quote_bonus if any(quoted) else 0.0))
-        if _loses(best, total, len(recent), damp, beat[1], s.max_link):
-            return False, 0.0
-        best, total = 0.0, 0.0
-        for member, text in zip(recent, texts, strict=True):
-            if new.title and member.title:
-                score = s.text_weight * text + s.title_weight * dot(new.title, member.title)
-            else:  # a missing title is no evidence either way
-                score = s.untitled_text_weight * text
-            score += (s.entity_weight * dot(new.entities, member.entities)
-                     + (s.quote_bonus if new.quotes & member.quotes else 0.0))
-            best, total = max(best, score), total + score
-        linked = s.max_link * best + (1.0 - s.max_link) * total / len(recent)
-        return False, linked * damp
+        counts = [len(story.recent) for story in stories]
+        firsts = list(accumulate(counts[:-1], initial=0))  # each story's first member
+        query = self._query
+        query[new.slots] = weights
+        try:
+            # Every candidate member's text, entity and title cosine with the new article, and
+            # whether both have a title: the flags' product.
+            products = query[np.concatenate([st.slots for st in stories])] * np.concatenate(
+                [st.weights for st in stories])
+        finally:
+            query[new.slots] = 0.0
+        sizes = [len(story.slots) for story in stories]
+        bounds = np.concatenate([st.bounds for st in stories]) + np.repeat(
+            list(accumulate(sizes[:-1], initial=0)), [PARTS * n for n in counts])
+        cosines = np.add.reduceat(products, bounds).reshape(-1, PARTS)
+        text = cosines[:, TEXT]
+        # A missing title is no evidence either way: such a pair is judged on its text alone.
+        scores = (np.where(cosines[:, TITLED] > 0.5,
+                           s.text_weight * text + s.title_weight * cosines[:, TITLE],
+                           s.untitled_text_weight * text)
+                  if new.titled else s.untitled_text_weight * text)
+        extra = s.entity_weight * cosines[:, NAMES]
+        if new.quotes:
+            quoted = np.zeros(len(extra))
+            for story, first in zip(stories, firsts, strict=True):
+                if not new.quotes.isdisjoint(story.quotes):
+                    for k, member in enumerate(story.recent, first):
+                        quoted[k] = not new.quotes.isdisjoint(member.quotes)
+            extra += s.quote_bonus * quoted
+        scores += extra
+        linked = (s.max_link * np.maximum.reduceat(scores, firsts) + (1.0 - s.max_link)
+                  * np.add.reduceat(scores, firsts) / counts).tolist()
+        copies: dict[int, float] = {}
+        for k in np.flatnonzero(text >= s.resemblance_cosine - 1e-12).tolist():
+            i = bisect.bisect_right(firsts, k) - 1
+            cosine = float(text[k])
+            if i not in copies and (cosine >= s.duplicate_cosine or (
+                    cosine >= s.resemblance_cosine and estimate_resemblance(
+                        new.sketch, stories[i].recent[k - firsts[i]].sketch)
+                    >= s.duplicate_resemblance)):
+                copies[i] = cosine  # a copy joins whatever the other signals say
+        out: list[tuple[bool, float]] = []
+        when = new.when
+        for i, story in enumerate(stories):
+            newest = story.newest
+            # Articles mostly come in published order: then the newest member is the nearest.
+            gap = (when - newest if newest is not None and when >= newest
+                   else nearest_gap(story.times, when))
+            if gap > self._window:
+                out.append((False, 0.0))
+            elif i in copies:
+                out.append((True, copies[i]))
+            else:
+                over = max(0.0, (gap - s.grace) / s.decay)
+                out.append((False, linked[i] * math.exp(-over * over)))
+        return out
 
 
-def _loses(best: float, total: float, members: int, damp: float, beat: float,
-           max_link: float) -> bool:
-    """Take bounds on a story's best and summed member scores, its member count, damping,
-    the score to beat and the best member's share; return whether it surely scores less."""
-    linked = max_link * best + (1.0 - max_link) * total / members
-    return linked * damp * (1.0 + 1e-9) + 1e-12 < beat
-
-
-def top_stories(votes: dict[int, float], wanted: int) -> list[int]:
-    """Take story id -> vote and a count; return that many ids, highest vote first, ties by id."""
-    if len(votes) > wanted:
+def rank_stories(votes: Floats, story_ids: Ints, wanted: int) -> list[int]:
+    """Take votes by slot and each slot's story id; return the slots of the `wanted` highest
+    votes, highest first, ties by story id (slots without a vote are never returned)."""
+    live = (votes != 0.0).nonzero()[0]
+    if len(live) > wanted:
         # Only stories tied with or above the wanted-th best vote can make the cut.
-        floor = heapq.nlargest(wanted, votes.values())[-1]
-        votes = {sid: vote for sid, vote in votes.items() if vote >= floor}
-    return sorted(votes, key=lambda sid: (-votes[sid], sid))[:wanted]
+        cut = len(live) - wanted
+        floor = np.partition(votes[live], cut)[cut]
+        live = live[votes[live] >= floor]
+    order = np.lexsort((story_ids[live], -votes[live]))[:wanted]
+    return [int(slot) for slot in live[order]]
 
 
 def nearest_gap(times: list[datetime], when: datetime) -> timedelta:
@@ -314,9 +434,3 @@ def nearest_gap(times: list[datetime], when: datetime) -> timedelta:
     at = bisect.bisect_left(times, when)
     near = times[max(0, at - 1):at + 1]
     return min(abs(when - t) for t in near)
-
-
-def dot(a: dict[str, float], b: dict[str, float]) -> float:
-    """Take two sparse unit vectors and return their dot product, their cosine similarity."""
-    # The key intersection runs in C; fsum is exact, so the set's order cannot change the sum.
-    return math.fsum([a[t] * b[t] for t in a.keys() & b.keys()])

@@ -9,7 +9,9 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from digestbot.cluster import ClusterSettings, StoryIndex, top_stories
+import numpy as np
+
+from digestbot.cluster import ClusterSettings, StoryIndex, rank_stories
 from digestbot.records import Article
 
 T0 = datetime(2031, 3, 4, 8, 0, tzinfo=UTC)
@@ -303,8 +305,10 @@ def test_a_quote_carried_by_a_merged_in_story_still_links() -> None:
     assert index.assign(PARAPHRASE_RADIO) is None
 
 
-def test_top_stories_ranks_by_vote_then_id_and_keeps_the_wanted_number() -> None:
-    votes = {9: 0.5, 4: 0.5, 7: 0.9, 2: 0.1, 5: 0.5}
-    assert top_stories(votes, 3) == [7, 4, 5]
-    assert top_stories(votes, 10) == [7, 4, 5, 9, 2]
-    assert top_stories({}, 3) == []
+def test_rank_stories_ranks_by_vote_then_story_id_and_keeps_the_wanted_number() -> None:
+    # Slot i holds story id ids[i]; slot 5 has no vote and is never a candidate.
+    ids = np.array([90, 40, 70, 20, 50, 30])
+    votes = np.array([0.5, 0.5, 0.9, 0.1, 0.5, 0.0])
+    assert [int(ids[s]) for s in rank_stories(votes, ids, 3)] == [70, 40, 50]
+    assert [int(ids[s]) for s in rank_stories(votes, ids, 10)] == [70, 40, 50, 90, 20]
+    assert rank_stories(np.zeros(3), ids[:3], 3) == []
