@@ -80,7 +80,7 @@ class _Terms:
     raw: Floats
     learned: Floats  # 1.0 where the key's document frequency counts this article
     parts: Ints
-    bounds: Ints  # where each part starts
+    bounds: tuple[int, ...]  # where each part starts
     texts: int  # how many real text terms (they come first)
     names: int  # how many real entities (they start at bounds[NAMES])
     titled: bool
@@ -180,8 +180,8 @@ class StoryIndex:
         self._docs += 1
         # Text and entity keys are learned (pads too, harmlessly: id 0 is never a term).
         self._df[terms.ids[:terms.bounds[TITLE]]] += 1.0
-        member = _Member(terms.slots, learned.weights, terms.bounds, terms.quotes, terms.sketch,
-                         terms.when)
+        member = _Member(terms.slots, learned.weights, np.array(terms.bounds), terms.quotes,
+                         terms.sketch, terms.when)
         story = self._stories.get(story_id)
         if story is None:
             story = self._stories[story_id] = self._open_story(story_id)
@@ -291,8 +291,9 @@ class StoryIndex:
         sizes = [max(1, len(texts)), max(1, len(names)), max(1, len(titles)), 1]
         keys = [*(texts or [_PAD]), *(names or [_PAD]), *(titles or [_PAD]), _FLAG]
         vocab = self._vocab
-        found = [vocab.setdefault(k, len(vocab)) for k in keys] if any(
-            k not in vocab for k in keys) else list(map(vocab.__getitem__, keys))
+        found = list(map(vocab.get, keys))
+        if None in found:
+            found = [vocab.setdefault(k, len(vocab)) for k in keys]
         ids = np.array(found, np.int64)
         if len(vocab) > len(self._df):
             size = max(len(vocab), 2 * len(self._df))
@@ -302,10 +303,13 @@ class StoryIndex:
                         *([1.0] * len(names) or [0.0]),
                         *(feats.title.values() if titles else [0.0]), 0.0])
         parts = np.repeat(np.arange(PARTS), sizes)
-        bounds = np.cumsum([0, *sizes[:-1]])
-        counted = set(found[:bounds[TITLE]])  # text and entity keys (title terms are text too)
-        learned = np.array([1.0 if key in counted else 0.0 for key in found])
-        terms = _Terms(ids, 2 * ids + (parts >= TITLE), raw, learned, parts, bounds, len(texts),
+        cuts = tuple(accumulate(sizes[:-1], initial=0))
+        # Text and entity keys count the article; a title term counts it as a text term.
+        counted = set(found[:cuts[TITLE]])
+        learned = np.array([*([1.0] * cuts[TITLE]),
+                            *(1.0 if key in counted else 0.0 for key in found[cuts[TITLE]:-1]),
+                            0.0])
+        terms = _Terms(ids, 2 * ids + (parts >= TITLE), raw, learned, parts, cuts, len(texts),
                        len(names), bool(titles), feats.quotes, feats.sketch, feats.when)
         self._last = (feats, terms)
         return terms
