@@ -94,8 +94,8 @@ class _Weighed:
     """An article's keys weighted by some IDF, with its salient keys and their weights."""
 
     weights: Floats
-    keys: Ints
-    key_weights: Floats
+    keys: list[int]
+    key_weights: list[float]
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,7 +187,7 @@ class StoryIndex:
             story = self._stories[story_id] = self._open_story(story_id)
         story.take(member, self._settings.compare_members)
         postings = self._postings
-        for key in learned.keys.tolist():
+        for key in learned.keys:
             if key not in story.keys:
                 story.keys.add(key)
                 posting = postings.get(key)
@@ -319,8 +319,9 @@ class StoryIndex:
         article itself is learned."""
         prior = self._settings.prior_docs
         tops = np.array([[math.log(self._docs + prior)], [math.log(self._docs + 1 + prior)]])
-        df = self._df[terms.ids]
-        weights: Floats = terms.raw * (tops - np.log(np.stack([df, df + terms.learned]) + 1.0))
+        df = self._df[terms.ids] + 1.0
+        weights: Floats = terms.raw * (
+            tops - np.log(np.concatenate((df, df + terms.learned)).reshape(2, -1)))
         # Each part scaled to unit length; a part of pads only stays zero.
         norms = np.sqrt(np.add.reduceat(weights * weights, terms.bounds, axis=1))
         norms[norms == 0.0] = 1.0
@@ -330,9 +331,9 @@ class StoryIndex:
         top = np.argsort(-weights[:, :terms.texts], axis=1, kind="stable")[
             :, :self._settings.index_terms]
         names = slice(terms.bounds[NAMES], terms.bounds[NAMES] + terms.names)
-        entities = terms.ids[names]
-        now, learned = (_Weighed(weights[row], np.concatenate([terms.ids[top[row]], entities]),
-                                 np.concatenate([weights[row, top[row]], weights[row, names]]))
+        entities = terms.ids[names].tolist()
+        now, learned = (_Weighed(weights[row], terms.ids[top[row]].tolist() + entities,
+                                 weights[row, top[row]].tolist() + weights[row, names].tolist())
                         for row in (0, 1))
         return now, learned
 
@@ -344,7 +345,7 @@ class StoryIndex:
         votes: list[float] = []
         sizes: list[int] = []
         get = self._postings.get
-        for key, weight in zip(new.keys.tolist(), new.key_weights.tolist(), strict=True):
+        for key, weight in zip(new.keys, new.key_weights, strict=True):
             posting = get(key)
             if posting and len(posting) <= limit:
                 found.extend(posting)
