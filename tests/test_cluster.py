@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from digestbot.cluster import ClusterSettings, StoryIndex, rank_stories
+from digestbot.features import describe_article
 from digestbot.records import Article
 
 T0 = datetime(2031, 3, 4, 8, 0, tzinfo=UTC)
@@ -312,3 +313,30 @@ def test_rank_stories_ranks_by_vote_then_story_id_and_keeps_the_wanted_number() 
     assert [int(ids[s]) for s in rank_stories(votes, ids, 3)] == [70, 40, 50]
     assert [int(ids[s]) for s in rank_stories(votes, ids, 10)] == [70, 40, 50, 90, 20]
     assert rank_stories(np.zeros(3), ids[:3], 3) == []
+
+
+def test_a_slot_freed_by_pruning_is_reused_without_its_old_terms() -> None:
+    index = StoryIndex(window=timedelta(days=7))
+    index.add(1, STRIKE_GAZETTE)
+    index.prune(T0 + timedelta(days=10))
+    phone = replace(PHONE, published=T0 + timedelta(days=10))
+    index.add(2, phone)  # takes the strike story's freed slot
+    assert len(index) == 1
+    assert index.assign(replace(STRIKE_LEDGER, published=T0 + timedelta(days=10))) is None
+    assert index.assign(replace(phone, url="https://techwire.example/phone-again")) == 2
+
+
+def test_an_add_after_another_add_weighs_the_article_afresh() -> None:
+    features = describe_article(STRIKE_LEDGER)
+    interleaved, plain = StoryIndex(), StoryIndex()
+    interleaved.add(1, STRIKE_GAZETTE)
+    plain.add(1, STRIKE_GAZETTE)
+    # assign() weighs the article for the add that follows; a second add of the same features
+    # comes after the IDF has changed and must not reuse those weights.
+    interleaved.assign(STRIKE_LEDGER, features)
+    for index in (interleaved, plain):
+        index.add(2, STRIKE_LEDGER, features)
+        index.add(3, STRIKE_LEDGER, features)
+    stored = [ix._stories[3].members[0].weights.tolist() for ix in (interleaved, plain)]
+    assert stored[0] == stored[1]
+    assert interleaved.assign(STRIKE_COAST) == plain.assign(STRIKE_COAST)
