@@ -113,6 +113,20 @@ def test_entities_keep_first_found_order_across_repeated_sentences() -> None:
         "ilse varga", "varga", "tomas brell", "brell", "lindal")
 
 
+def test_entities_go_sentence_by_sentence_names_before_numbers() -> None:
+    # Read for a whole text at once, entities must still come as sentence by sentence: a
+    # sentence's numbers after its names, no name across a sentence (closing quotes included)
+    # or a paragraph end, and no stopword opening a sentence as part of a name.
+    found = extract_entities([
+        "About 40 people met Tomas Brell. The Bank of Lindal said 12 % of 30 people left, "
+        "The Herald wrote.",
+        "Brell told them “Ask Lindal.” Ilse Varga agreed with Tomas Brell",
+        "Orsk Ferries cut $9 fares"])
+    assert found == ("tomas brell", "brell", "40 people", "bank of lindal", "lindal", "herald",
+                     "12 percent", "30 people", "ask lindal", "ilse varga", "varga",
+                     "orsk ferries", "ferries", "9 fares")
+
+
 def test_features_are_the_same_with_cold_and_warm_caches() -> None:
     article = make_article("Lindal ferry crews strike", [
         "Crews of the Lindal ferry walked out, Ilse Varga said, and 14 sailings were cancelled.",
