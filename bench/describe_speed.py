@@ -31,15 +31,15 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from cluster_speed import make_articles
 
 from digestbot import features
 from digestbot.records import Article
 
+ROOT = Path(__file__).resolve().parents[1]
 BASE = "81006cd"
 EVALDATA = ROOT.parent / "shared" / "evaldata"
 WHEN = datetime(2031, 5, 6, 12, 0, tzinfo=UTC)
@@ -75,7 +75,8 @@ def read_evaldata(root: Path) -> Iterator[Case]:
     """Take the evaldata folder; yield (title, text) of the news articles it holds."""
     for path in sorted((root / "clustering" / "basil" / "articles").glob("*/*.json")):
         raw = json.loads(path.read_text(encoding="utf-8"))
-        yield raw.get("title") or "", "\n\n".join(" ".join(p) for p in raw["body-paragraphs"])
+        paragraphs = raw["body-paragraphs"]
+        yield raw.get("title") or "", "\n\n".join(" ".join(p) for p in paragraphs)
     allsides = root / "clustering" / "allsides_neus" / "allsides_crawled_2021-10-19.jsonl"
     for line in allsides.read_text(encoding="utf-8").splitlines():
         story = json.loads(line)
@@ -94,8 +95,9 @@ def read_evaldata(root: Path) -> Iterator[Case]:
             title, _, text = part.partition("ARTICLE=>")
             yield title.replace("TITLE=>", "").strip(), text.strip()
     csv.field_size_limit(1 << 24)
-    semeval = root / "clustering" / "semeval2022_task8" / "hfl_trainsample_en_en_pairs_with_text.csv"
-    with semeval.open(encoding="utf-8", newline="") as pairs:
+    semeval = root / "clustering" / "semeval2022_task8"
+    with (semeval / "hfl_trainsample_en_en_pairs_with_text.csv").open(
+            encoding="utf-8", newline="") as pairs:
         for row in csv.DictReader(pairs):
             yield "", row["text1"]
             yield row["text2"][:60], row["text2"]
@@ -123,10 +125,11 @@ def hostile_cases() -> list[Case]:
         "The Bank of of America. Bank Of America. Bank of the West said. Mr. Smith Jr. met Dr. X.",
         "Ilse Varga’s ferry. Ilse Varga's ferry. Monday Ilse Varga Tuesday. January of Lindal",
         'He said: "We will not sail until the night shifts are paid," and left."\n\n"Never."',
-        "“We will not sail until the night shifts are paid and the crews are home safe,” said Brell.",
+        "“We will not sail until the night shifts are paid and the crews are home,” said Brell.",
         "A.\n\nB.\n\n\nC.)\n\nD!”\n\n”E?’ F", "A\n\n.\"\n\nB", "x.\" \"y. z.' 'w",
         "\r\n\r\nWindows\r\nlines\r\n\r\nhere.", "tab\tseparated\u00a0nbsp\u2028line\u2029para",
-        "\x1c\x1d\x1e\x1fcontrol\x85chars", "emoji 🚢 ferry 🚢🚢 crews", "café naïve Zürich İstanbul ǅemal",
+        "\x1c\x1d\x1e\x1fcontrol\x85chars", "emoji 🚢 ferry 🚢🚢 crews",
+        "café naïve Zürich İstanbul ǅemal",
         "(Lindal) [Varga] {Brell} <Orsk> 'Ilse' \"Tomas\"", "12. 13! 14? 15.\" 16 people.",
         "E.U. U.S.A. A.B.C. A-B Al-Sharif al-Assad bin Laden van der Berg de la Cruz",
     ]
