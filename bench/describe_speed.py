@@ -5,11 +5,13 @@ Usage: python bench/describe_speed.py [--repeat 3] [--fuzz 20000] [--profile N]
 Times `describe_text` over the 12,000 articles of a first `bench/poll.py` poll (built as
 `bench/cluster_speed.py` builds them), caches emptied before each run, best of --repeat, for
 the current module and for the one at commit 81006cd (read with `git show`, imported from a
-temporary folder; runs alternate, so both see the same machine load). Then compares the two
-on every input it has: those articles, real articles from ../shared/evaldata (skipped where
-absent), hostile strings and --fuzz random texts over a small, awkward alphabet. Features are
-equal when every field is: dicts item for item in order, floats bit for bit. Prints CPU
-seconds per 12,000 before and after and the number of inputs where they differ (must be 0).
+temporary folder; runs alternate, so both see the same machine load), and the same over the
+real articles in ../shared/evaldata (skipped where absent; a varied vocabulary, few repeats).
+Then compares the two on every input it has: those articles, variants of the real ones with
+paragraph breaks and quote marks written other ways, hostile strings and --fuzz random texts
+over a small, awkward alphabet. Features are equal when every field is: dicts item for item in
+order, floats bit for bit. Prints the CPU seconds before and after and the number of inputs
+where the features differ (must be 0).
 """
 
 from __future__ import annotations
@@ -37,7 +39,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from cluster_speed import make_articles
 
 from digestbot import features
-from digestbot.records import Article
 
 ROOT = Path(__file__).resolve().parents[1]
 BASE = "81006cd"
@@ -61,14 +62,25 @@ def load_base() -> ModuleType:
     return module
 
 
-def time_describe(module: ModuleType, articles: list[Article]) -> float:
-    """Take a features module and articles; return CPU seconds to describe them all, cold."""
+def time_describe(module: ModuleType, cases: list[Case]) -> float:
+    """Take a features module and (title, text) cases; return CPU seconds to describe them
+    all, caches emptied first."""
     module.clear_caches()
     describe = module.describe_text
     started = time.process_time()
-    for a in articles:
-        describe(a.title, a.text, when=a.when)
+    for title, text in cases:
+        describe(title, text, when=WHEN)
     return time.process_time() - started
+
+
+def compare_times(base: ModuleType, cases: list[Case], repeat: int) -> tuple[float, float]:
+    """Take the base module, cases and a repeat count; return the best CPU seconds of the base
+    and of the current module, runs alternating."""
+    before, after = [], []
+    for _ in range(repeat):
+        before.append(time_describe(base, cases))
+        after.append(time_describe(features, cases))
+    return min(before), min(after)
 
 
 def read_evaldata(root: Path) -> Iterator[Case]:
@@ -132,6 +144,7 @@ def hostile_cases() -> list[Case]:
         "café naïve Zürich İstanbul ǅemal",
         "(Lindal) [Varga] {Brell} <Orsk> 'Ilse' \"Tomas\"", "12. 13! 14? 15.\" 16 people.",
         "E.U. U.S.A. A.B.C. A-B Al-Sharif al-Assad bin Laden van der Berg de la Cruz",
+        " ".join(f"${n} x Name{n} Of" for n in range(3000)),  # one long sentence
     ]
     cases = [(t, t) for t in texts] + [("", t) for t in texts] + [(t, "") for t in texts]
     return cases + [("Orsk ferry strike", t) for t in texts]
@@ -185,23 +198,20 @@ def main() -> None:
     parser.add_argument("--profile", type=int, default=0)
     args = parser.parse_args()
     base = load_base()
-    articles = make_articles(300, 40)
-    before, after = [], []
-    for _ in range(args.repeat):
-        before.append(time_describe(base, articles))
-        after.append(time_describe(features, articles))
-    per = 12000 / len(articles)
-    print(f"{len(articles)} articles; CPU s per 12,000, best of {args.repeat}: "
-          f"before {min(before) * per:.2f}, after {min(after) * per:.2f} "
-          f"({min(before) / min(after):.2f}x)")
+    cases = [(a.title, a.text) for a in make_articles(300, 40)]
+    before, after = compare_times(base, cases, args.repeat)
+    per = 12000 / len(cases)
+    print(f"poll bench, {len(cases)} articles: CPU s per 12,000, best of {args.repeat}: "
+          f"before {before * per:.2f}, after {after * per:.2f} ({before / after:.2f}x)")
     if args.profile:
-        features.clear_caches()
         profiler = cProfile.Profile()
-        profiler.runcall(time_describe, features, articles)
+        profiler.runcall(time_describe, features, cases)
         pstats.Stats(profiler).sort_stats("tottime").print_stats(args.profile)
-    cases = [(a.title, a.text) for a in articles]
     if EVALDATA.is_dir():
         real = list(read_evaldata(EVALDATA))
+        before, after = compare_times(base, real, args.repeat)
+        print(f"evaldata, {len(real)} articles: CPU s, best of {args.repeat}: before "
+              f"{before:.2f}, after {after:.2f} ({before / after:.2f}x)")
         cases += real + [(title, v) for title, text in real[::4] for v in vary(text)]
         print(f"evaldata: {len(real)} articles, {len(real[::4]) * 6} variants")
     else:

@@ -16,7 +16,7 @@ import math
 import re
 import zlib
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import chain
@@ -149,29 +149,33 @@ def read_token(token: str) -> tuple[str, str | None]:
     return low, None
 
 
-@functools.lru_cache(maxsize=1 << 16)
+# Half read_token's bound: a chunk's reading is larger (about 12 MB when the cache is full).
+@functools.lru_cache(maxsize=1 << 15)
 def read_chunk(chunk: str) -> Chunk:
     """Take a whitespace-free piece of text and return its tokens and its reading as a word."""
-    read = list(map(read_token, _TOKEN.findall(chunk)))
     word = chunk.strip(_EDGE)
     low = word.lower()
-    if _CAPITAL.match(word):
+    number = ""
+    words: tuple[bytes, ...]
+    terms: tuple[str, ...]
+    if word.isalpha():  # most are: a word, punctuation around it, and that word the one token
+        token, term = read_token(word)
+        words, terms = (token.encode(),), (term,) if term else ()
+    else:
+        read = list(map(read_token, _TOKEN.findall(chunk)))
+        words, terms = tuple([w.encode() for w, _ in read]), tuple([t for _, t in read if t])
+        if word.lstrip("$").replace(",", "").replace(".", "", 1).isdigit():
+            number = word.lstrip("$").replace(",", "")
+    if "A" <= word[:1] <= "Z" and _CAPITAL.match(word):
         kind = "S" if low in STOPWORDS else "C"
     else:
-        kind = "c" if low in CONNECTORS else "x"
-    number = word.lstrip("$").replace(",", "")
-    if not number.replace(".", "", 1).isdigit():
-        number = ""
-    elif kind == "x":
-        kind = "n"
+        kind = "n" if number else "c" if low in CONNECTORS else "x"
     if chunk.rstrip("\"'”’)").endswith((".", "!", "?")):
         kind = kind.translate(_LAST)
     name = low.replace("’", "'").removesuffix("'s")
     trimmed = name in STOPWORDS or name in CALENDAR or name in CONNECTORS
-    return Chunk(words=tuple(w.encode() for w, _ in read),
-                 terms=tuple(t for _, t in read if t is not None), kind=kind, name=name,
-                 alone="" if trimmed else name, unit="percent" if low == "%" else low,
-                 is_unit=low in UNITS, number=number, is_bare=number == word)
+    return Chunk(words, terms, kind, name, "" if trimmed else name,
+                 "percent" if low == "%" else low, low in UNITS, number, number == word)
 
 
 def read_chunks(text: str) -> list[Chunk]:
@@ -180,8 +184,8 @@ def read_chunks(text: str) -> list[Chunk]:
 
 
 def clear_caches() -> None:
-    """Forget every memoised token, chunk and quotation (a benchmark's cold start)."""
-    for cached in (stem_word, read_token, read_chunk, shingle_quotation):
+    """Forget every memoised token, chunk, quotation and weight (a benchmark's cold start)."""
+    for cached in (stem_word, read_token, read_chunk, shingle_quotation, weigh_count):
         cached.cache_clear()
 
 
@@ -238,30 +242,39 @@ def find_entities(chunks: list[Chunk], kinds: str) -> tuple[str, ...]:
     """Take a text's chunk readings and letters; return each sentence's names, then its
     numbers+units, sentence by sentence, each the first time it is found."""
     numbers: list[tuple[int, str]] = []  # where each number's sentence ends, and the entity
+    sentence_end = 0
     at = kinds.find("n")
     while at >= 0:  # an n never ends a sentence, so a word follows it
         unit = chunks[at + 1]
         if unit.is_unit or not chunks[at].is_bare:
-            sentence = _SENTENCE_END.search(kinds, at)
-            assert sentence is not None  # a paragraph's last letter ends a sentence
-            numbers.append((sentence.end(), f"{chunks[at].number} {unit.unit}"))
+            if at >= sentence_end:  # looked up once a sentence, or long ones cost n squared
+                found_end = _SENTENCE_END.search(kinds, at)
+                assert found_end is not None  # a paragraph's last letter ends a sentence
+                sentence_end = found_end.end()
+            numbers.append((sentence_end, f"{chunks[at].number} {unit.unit}"))
         at = kinds.find("n", at + 1)
     found: dict[str, None] = {}
-    later = 0  # the first number not yet added
+    later = 0  # the first number not yet added, due once a run starts past its sentence
+    due = numbers[0][0] if numbers else len(kinds)
     for run in _NAME_RUN.finditer(kinds):
         start, end = run.span()
-        while later < len(numbers) and numbers[later][0] <= start:
-            found[numbers[later][1]] = None
-            later += 1
-        first, last = chunks[start], chunks[end - 1]
-        if not (first.alone and last.alone):  # a word to trim off an end
-            _flush_name([chunk.name for chunk in chunks[start:end]], found)
-        elif start + 1 == end:
-            found[first.alone] = None
-        else:
+        if start >= due:
+            while later < len(numbers) and numbers[later][0] <= start:
+                found[numbers[later][1]] = None
+                later += 1
+            due = numbers[later][0] if later < len(numbers) else len(kinds)
+        first = chunks[start]
+        if start + 1 == end:
+            if first.alone:
+                found[first.alone] = None
+            continue
+        last = chunks[end - 1]
+        if first.alone and last.alone:  # no word to trim off either end
             found[" ".join(map(_NAME, chunks[start:end]))] = None
             if len(last.name) > 2:
                 found[last.name] = None
+        else:
+            _flush_name([chunk.name for chunk in chunks[start:end]], found)
     found.update((entity, None) for _, entity in numbers[later:])
     return tuple(found)
 
@@ -278,10 +291,10 @@ def _flush_name(names: list[str], found: dict[str, None]) -> None:
         found[names[-1]] = None
 
 
-def hash_windows(words: Sequence[bytes], size: int) -> list[int]:
+def hash_windows(words: Sequence[bytes], size: int) -> Iterator[int]:
     """Take UTF-8 words and a window size; return the CRC32 of each window's words."""
     windows = zip(*(words[k:] for k in range(size)), strict=False)  # the shorter ones end it
-    return list(map(zlib.crc32, map(b" ".join, windows)))
+    return map(zlib.crc32, map(b" ".join, windows))
 
 
 # The same quotation runs through every report that cites it.
