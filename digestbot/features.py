@@ -164,9 +164,10 @@ def read_chunk(chunk: str) -> Chunk:
     else:
         read = list(map(read_token, _TOKEN.findall(chunk)))
         words, terms = tuple([w.encode() for w, _ in read]), tuple([t for _, t in read if t])
-        if word.lstrip("$").replace(",", "").replace(".", "", 1).isdigit():
-            number = word.lstrip("$").replace(",", "")
-    if "A" <= word[:1] <= "Z" and _CAPITAL.match(word):
+        number = word.lstrip("$").replace(",", "")
+        if not number.replace(".", "", 1).isdigit():
+            number = ""
+    if "A" <= word[:1] <= "Z" and _CAPITAL.match(word):  # the cheap test first
         kind = "S" if low in STOPWORDS else "C"
     else:
         kind = "n" if number else "c" if low in CONNECTORS else "x"
@@ -216,16 +217,6 @@ def weigh_terms(terms: Iterable[str]) -> dict[str, float]:
     return dict(zip(counts, map(weigh_count, counts.values()), strict=True))
 
 
-def weigh_term_lists(parts: list[tuple[list[str], float]]) -> dict[str, float]:
-    """Take (content terms, weight) parts and return sublinear weighted term frequencies."""
-    counts: dict[str, float] = {}
-    get = counts.get
-    for terms, weight in parts:
-        for term in terms:
-            counts[term] = get(term, 0.0) + weight
-    return {t: 1.0 + math.log(c) for t, c in counts.items()}
-
-
 def extract_entities(paragraphs: list[str]) -> tuple[str, ...]:
     """Take paragraphs and return names (capitalised runs, their last word) and numbers+units."""
     readings = list(map(read_chunks, paragraphs))
@@ -238,10 +229,10 @@ def read_kinds(paragraphs: list[list[Chunk]]) -> str:
     return "".join([k[:-1] + k[-1:].translate(_LAST) for k in kinds])
 
 
-def find_entities(chunks: list[Chunk], kinds: str) -> tuple[str, ...]:
-    """Take a text's chunk readings and letters; return each sentence's names, then its
-    numbers+units, sentence by sentence, each the first time it is found."""
-    numbers: list[tuple[int, str]] = []  # where each number's sentence ends, and the entity
+def find_numbers(chunks: list[Chunk], kinds: str) -> list[tuple[int, str]]:
+    """Take a text's chunk readings and letters; return each number+unit in order, with the
+    position where its sentence ends."""
+    numbers: list[tuple[int, str]] = []
     sentence_end = 0
     at = kinds.find("n")
     while at >= 0:  # an n never ends a sentence, so a word follows it
@@ -253,6 +244,13 @@ def find_entities(chunks: list[Chunk], kinds: str) -> tuple[str, ...]:
                 sentence_end = found_end.end()
             numbers.append((sentence_end, f"{chunks[at].number} {unit.unit}"))
         at = kinds.find("n", at + 1)
+    return numbers
+
+
+def find_entities(chunks: list[Chunk], kinds: str) -> tuple[str, ...]:
+    """Take a text's chunk readings and letters; return each sentence's names, then its
+    numbers+units, sentence by sentence, each the first time it is found."""
+    numbers = find_numbers(chunks, kinds)
     found: dict[str, None] = {}
     later = 0  # the first number not yet added, due once a run starts past its sentence
     due = numbers[0][0] if numbers else len(kinds)

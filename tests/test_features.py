@@ -17,7 +17,7 @@ from digestbot.features import (
     read_token,
     sketch_text,
     tokenize_words,
-    weigh_term_lists,
+    weigh_terms,
 )
 from digestbot.records import Article
 
@@ -57,8 +57,8 @@ def test_content_terms_drop_stopwords_and_stem_endings() -> None:
 
 
 def test_title_and_lead_count_more_than_the_rest() -> None:
-    terms = weigh_term_lists([(content_terms(text), weight) for text, weight in (
-        ("Ferry strike", 3.0), ("A ferry", 2.0), ("Ferry crews", 1.0))])
+    terms = weigh_terms(content_terms("Ferry strike") * 3 + content_terms("A ferry") * 2
+                        + content_terms("Ferry crews"))
     assert terms["ferry"] == 1.0 + math.log(6.0)
     assert terms["strike"] == 1.0 + math.log(3.0)
     assert terms["crew"] == 1.0
