@@ -2,6 +2,11 @@
 
 Pure and deterministic: hashes are CRC32 (not Python's salted `hash`), and every mapping is
 built in text order so float sums come out the same on every run.
+
+A text is read chunk by chunk (the pieces `str.split` gives): no token holds whitespace, so a
+text's tokens are its chunks' tokens in turn, and each distinct chunk is read once per process
+(tokens, terms, and how it reads as a word of a name or a number). An article then costs a
+split, a cache look-up per chunk and a few passes that run in C.
 """
 
 from __future__ import annotations
@@ -10,8 +15,13 @@ import functools
 import math
 import re
 import zlib
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import chain
+from operator import attrgetter
+from typing import NamedTuple
 
 from digestbot.records import Article, split_paragraphs
 
@@ -59,10 +69,26 @@ hours weeks months magnitude jobs cases deaths students workers
 CONNECTORS = frozenset({"of", "de", "la", "van", "von", "der", "al", "bin", "for"})
 
 _TOKEN = re.compile(r"\d+(?:[.,]\d+)*|[^\W\d_]+(?:['’][^\W\d_]+)*")
-_SENTENCE = re.compile(r"(?<=[.!?])[\"'”’)]*\s+")
-_QUOTE = re.compile(r"[“\"]([^”\"]{20,}?)[”\"]")
+# Greedy, as the class cannot run past a closing mark it stops where a lazy match would.
+_QUOTE = re.compile(r"[“\"]([^”\"]{20,})[”\"]")
 _CAPITAL = re.compile(r"^[A-Z][\w'’\-.]*$|^[A-Z]{2,}$")
-_UPPER = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ")  # what every _CAPITAL match starts with
+_EDGE = ".,;:!?()[]\"“”'’"  # stripped off a word before it is read for names and numbers
+# Each chunk of a text is a letter: a capital word (C, or S where it is a stopword in
+# lowercase), a lowercase connector (c), a number (n) or anything else (x); a chunk that ends
+# a sentence (. ! or ? then only closing quotes, or a paragraph's last) is D, T or y instead.
+# A name is a run of capitals in one sentence, lone connectors between them, that does not
+# start with an S (or T) that opens the sentence.
+_NAME_RUN = re.compile(r"""
+    [CSDT] (?<! (?<![CScnx]) [ST] )               # a capital, not a stopword opening a sentence
+    (?: (?<=[CS]) (?: c?[CS] )* (?: c?[DT] )? )?  # more unless it ended the sentence
+""", re.VERBOSE)
+_SENTENCE_END = re.compile(r"[DTy]")
+_LAST = str.maketrans("CScnx", "DTyyy")
+
+_KIND = attrgetter("kind")
+_NAME = attrgetter("name")
+_WORDS = attrgetter("words")
+_TERMS = attrgetter("terms")
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +101,20 @@ class ArticleFeatures:
     quotes: frozenset[int]  # hashes of every QUOTE_WORDS-gram inside a quotation
     sketch: tuple[int, ...]  # bottom-k hashes of word shingles, for near-duplicate checks
     when: datetime
+
+
+class Chunk(NamedTuple):
+    """A whitespace-free piece of text: its tokens, and how it reads as a word of a sentence."""
+
+    words: tuple[bytes, ...]  # its tokens' words, UTF-8 (what shingles hash)
+    terms: tuple[str, ...]  # its tokens' content terms
+    kind: str  # its letter (see _NAME_RUN)
+    name: str  # the word in a name: lowercase, apostrophe unified, possessive cut
+    alone: str  # the name it makes on its own, or "" (see _flush_name)
+    unit: str  # the word after a number: lowercase, % spelled out
+    is_unit: bool  # whether that is a unit word
+    number: str  # the number it holds, commas and a leading $ dropped, or ""
+    is_bare: bool  # whether that number is the whole word (no $ or commas)
 
 
 @functools.lru_cache(maxsize=1 << 16)
@@ -109,9 +149,44 @@ def read_token(token: str) -> tuple[str, str | None]:
     return low, None
 
 
+# Half read_token's bound: a chunk's reading is larger (about 12 MB when the cache is full).
+@functools.lru_cache(maxsize=1 << 15)
+def read_chunk(chunk: str) -> Chunk:
+    """Take a whitespace-free piece of text and return its tokens and its reading as a word."""
+    word = chunk.strip(_EDGE)
+    low = word.lower()
+    number = ""
+    words: tuple[bytes, ...]
+    terms: tuple[str, ...]
+    if word.isalpha():  # most are: a word, punctuation around it, and that word the one token
+        token, term = read_token(word)
+        words, terms = (token.encode(),), (term,) if term else ()
+    else:
+        read = list(map(read_token, _TOKEN.findall(chunk)))
+        words, terms = tuple([w.encode() for w, _ in read]), tuple([t for _, t in read if t])
+        number = word.lstrip("$").replace(",", "")
+        if not number.replace(".", "", 1).isdigit():
+            number = ""
+    if "A" <= word[:1] <= "Z" and _CAPITAL.match(word):  # the cheap test first
+        kind = "S" if low in STOPWORDS else "C"
+    else:
+        kind = "n" if number else "c" if low in CONNECTORS else "x"
+    if chunk.rstrip("\"'”’)").endswith((".", "!", "?")):
+        kind = kind.translate(_LAST)
+    name = low.replace("’", "'").removesuffix("'s")
+    trimmed = name in STOPWORDS or name in CALENDAR or name in CONNECTORS
+    return Chunk(words, terms, kind, name, "" if trimmed else name,
+                 "percent" if low == "%" else low, low in UNITS, number, number == word)
+
+
+def read_chunks(text: str) -> list[Chunk]:
+    """Take text and return the reading of each of its whitespace-separated chunks."""
+    return list(map(read_chunk, text.split()))
+
+
 def clear_caches() -> None:
-    """Forget every memoised token and sentence (a benchmark's cold start); returns nothing."""
-    for cached in (stem_word, read_token, sentence_entities):
+    """Forget every memoised token, chunk, quotation and weight (a benchmark's cold start)."""
+    for cached in (stem_word, read_token, read_chunk, shingle_quotation, weigh_count):
         cached.cache_clear()
 
 
@@ -130,62 +205,79 @@ def content_terms(text: str) -> list[str]:
     return [term for _, term in read_text(text) if term is not None]
 
 
-def weigh_term_lists(parts: list[tuple[list[str], float]]) -> dict[str, float]:
-    """Take (content terms, weight) parts and return sublinear weighted term frequencies."""
-    counts: dict[str, float] = {}
-    get = counts.get
-    for terms, weight in parts:
-        for term in terms:
-            counts[term] = get(term, 0.0) + weight
-    return {t: 1.0 + math.log(c) for t, c in counts.items()}
+@functools.lru_cache(maxsize=1 << 10)
+def weigh_count(count: int) -> float:
+    """Take a term's (whole) weighted count and return its sublinear weight."""
+    return 1.0 + math.log(count)
 
 
-def split_sentences(paragraph: str) -> list[str]:
-    """Take a paragraph and return its sentences (a plain punctuation split)."""
-    return [s for s in _SENTENCE.split(paragraph) if s.strip()]
+def weigh_terms(terms: Iterable[str]) -> dict[str, float]:
+    """Take content terms, each listed once per unit of its weight; return sublinear weights."""
+    counts = Counter(terms)
+    return dict(zip(counts, map(weigh_count, counts.values()), strict=True))
 
 
 def extract_entities(paragraphs: list[str]) -> tuple[str, ...]:
     """Take paragraphs and return names (capitalised runs, their last word) and numbers+units."""
+    readings = list(map(read_chunks, paragraphs))
+    return find_entities(list(chain.from_iterable(readings)), read_kinds(readings))
+
+
+def read_kinds(paragraphs: list[list[Chunk]]) -> str:
+    """Take paragraphs' chunk readings and return their letters; a paragraph ends a sentence."""
+    kinds = ["".join(map(_KIND, chunks)) for chunks in paragraphs]
+    return "".join([k[:-1] + k[-1:].translate(_LAST) for k in kinds])
+
+
+def find_numbers(chunks: list[Chunk], kinds: str) -> list[tuple[int, str]]:
+    """Take a text's chunk readings and letters; return each number+unit in order, with the
+    position where its sentence ends."""
+    numbers: list[tuple[int, str]] = []
+    sentence_end = 0
+    at = kinds.find("n")
+    while at >= 0:  # an n never ends a sentence, so a word follows it
+        unit = chunks[at + 1]
+        if unit.is_unit or not chunks[at].is_bare:
+            if at >= sentence_end:  # looked up once a sentence, or long ones cost n squared
+                found_end = _SENTENCE_END.search(kinds, at)
+                assert found_end is not None  # a paragraph's last letter ends a sentence
+                sentence_end = found_end.end()
+            numbers.append((sentence_end, f"{chunks[at].number} {unit.unit}"))
+        at = kinds.find("n", at + 1)
+    return numbers
+
+
+def find_entities(chunks: list[Chunk], kinds: str) -> tuple[str, ...]:
+    """Take a text's chunk readings and letters; return each sentence's names, then its
+    numbers+units, sentence by sentence, each the first time it is found."""
+    numbers = find_numbers(chunks, kinds)
     found: dict[str, None] = {}
-    for paragraph in paragraphs:
-        for sentence in split_sentences(paragraph):
-            found.update(dict.fromkeys(sentence_entities(sentence)))
+    later = 0  # the first number not yet added, due once a run starts past its sentence
+    due = numbers[0][0] if numbers else len(kinds)
+    for run in _NAME_RUN.finditer(kinds):
+        start, end = run.span()
+        if start >= due:
+            while later < len(numbers) and numbers[later][0] <= start:
+                found[numbers[later][1]] = None
+                later += 1
+            due = numbers[later][0] if later < len(numbers) else len(kinds)
+        first = chunks[start]
+        if start + 1 == end:
+            if first.alone:
+                found[first.alone] = None
+            continue
+        last = chunks[end - 1]
+        if first.alone and last.alone:  # no word to trim off either end
+            found[" ".join(map(_NAME, chunks[start:end]))] = None
+            if len(last.name) > 2:
+                found[last.name] = None
+        else:
+            _flush_name([chunk.name for chunk in chunks[start:end]], found)
+    found.update((entity, None) for _, entity in numbers[later:])
     return tuple(found)
 
 
-# Syndicated copies and reports of one event repeat whole sentences: each is read once.
-@functools.lru_cache(maxsize=1 << 14)
-def sentence_entities(sentence: str) -> tuple[str, ...]:
-    """Take one sentence and return its names and numbers+units, first-found first."""
-    found: dict[str, None] = {}
-    words = [w.strip(".,;:!?()[]\"“”'’") for w in sentence.split()]
-    _collect_names(words, found)
-    _collect_numbers(words, found)
-    return tuple(found)
-
-
-def _collect_names(words: list[str], found: dict[str, None]) -> None:
-    run: list[str] = []
-    capital = _CAPITAL.match
-    for i, word in enumerate(words):
-        # The first-letter test is only a cheap way to skip the regex for most words.
-        if word[:1] in _UPPER and capital(word) and not (i == 0 and word.lower() in STOPWORDS):
-            run.append(word)
-            continue
-        if run and word.lower() in CONNECTORS and i + 1 < len(words) \
-                and capital(words[i + 1] or "a"):
-            run.append(word)
-            continue
-        if run:
-            _flush_name(run, found)
-            run = []
-    if run:
-        _flush_name(run, found)
-
-
-def _flush_name(run: list[str], found: dict[str, None]) -> None:
-    names = [w.lower().replace("’", "'").removesuffix("'s") for w in run]
+def _flush_name(names: list[str], found: dict[str, None]) -> None:
     while names and (names[0] in STOPWORDS or names[0] in CALENDAR):
         names.pop(0)
     while names and (names[-1] in CONNECTORS or names[-1] in CALENDAR):
@@ -197,37 +289,35 @@ def _flush_name(run: list[str], found: dict[str, None]) -> None:
         found[names[-1]] = None
 
 
-def _collect_numbers(words: list[str], found: dict[str, None]) -> None:
-    for i, word in enumerate(words[:-1]):
-        # A number ends in a digit unless its last character is one the test below drops.
-        tail = word[-1:]
-        if not tail.isdigit() and tail not in ".,$":
-            continue
-        number = word.lstrip("$").replace(",", "")
-        unit = words[i + 1].lower()
-        if number and number.replace(".", "", 1).isdigit() and (unit in UNITS or word != number):
-            found[f"{number} {'percent' if unit == '%' else unit}"] = None
+def hash_windows(words: Sequence[bytes], size: int) -> Iterator[int]:
+    """Take UTF-8 words and a window size; return the CRC32 of each window's words."""
+    windows = zip(*(words[k:] for k in range(size)), strict=False)  # the shorter ones end it
+    return map(zlib.crc32, map(b" ".join, windows))
+
+
+# The same quotation runs through every report that cites it.
+@functools.lru_cache(maxsize=1 << 12)
+def shingle_quotation(quoted: str) -> tuple[int, ...]:
+    """Take a quotation's text and return the hashes of its QUOTE_WORDS-word windows."""
+    words = list(chain.from_iterable(map(_WORDS, read_chunks(quoted))))
+    return tuple(hash_windows(words, QUOTE_WORDS))
 
 
 def shingle_quotes(text: str) -> frozenset[int]:
     """Take text and return hashes of every QUOTE_WORDS-word window inside its quotations."""
-    hashes: set[int] = set()
-    for quoted in _QUOTE.findall(text):
-        words = tokenize_words(quoted)
-        for i in range(len(words) - QUOTE_WORDS + 1):
-            hashes.add(zlib.crc32(" ".join(words[i:i + QUOTE_WORDS]).encode()))
-    return frozenset(hashes)
+    return frozenset(chain.from_iterable(map(shingle_quotation, _QUOTE.findall(text))))
 
 
 def sketch_text(words: list[str]) -> tuple[int, ...]:
     """Take word tokens and return the bottom-k hashes of their word shingles."""
-    encoded = [w.encode() for w in words]
-    if len(encoded) < SHINGLE_WORDS:
-        shingles = [b" ".join(encoded)]  # a text shorter than a shingle is one shingle
-    else:
-        shingles = list(map(b" ".join, zip(*(encoded[k:] for k in range(SHINGLE_WORDS)),
-                                           strict=False)))
-    return tuple(sorted(set(map(zlib.crc32, shingles)))[:SKETCH_SIZE])
+    return sketch_encoded([w.encode() for w in words])
+
+
+def sketch_encoded(words: list[bytes]) -> tuple[int, ...]:
+    """Take UTF-8 word tokens and return the bottom-k hashes of their word shingles."""
+    if len(words) < SHINGLE_WORDS:
+        return (zlib.crc32(b" ".join(words)),)  # a text shorter than a shingle is one shingle
+    return tuple(sorted(set(hash_windows(words, SHINGLE_WORDS)))[:SKETCH_SIZE])
 
 
 def estimate_resemblance(a: tuple[int, ...], b: tuple[int, ...]) -> float:
@@ -249,17 +339,17 @@ def describe_article(article: Article) -> ArticleFeatures:
 
 def describe_text(title_text: str, text: str, *, when: datetime) -> ArticleFeatures:
     """Take an article's title, text and time; return its clustering features."""
-    paragraphs = split_paragraphs(text)
-    title = read_text(title_text)
-    lead = read_text("\n\n".join(paragraphs[:LEAD_PARAGRAPHS]))
-    rest = read_text("\n\n".join(paragraphs[LEAD_PARAGRAPHS:]))
-    title_terms = [term for _, term in title if term is not None]
-    terms = weigh_term_lists([(title_terms, TITLE_WEIGHT),
-                              ([term for _, term in lead if term is not None], LEAD_WEIGHT),
-                              ([term for _, term in rest if term is not None], 1.0)])
-    # No token spans a paragraph break, so the text's tokens are the lead's then the rest's.
-    words = [word for word, _ in (lead + rest if text else title)]
+    paragraphs = list(map(read_chunks, split_paragraphs(text)))
+    chunks = list(chain.from_iterable(paragraphs))
+    lead = sum(map(len, paragraphs[:LEAD_PARAGRAPHS]))
+    title = read_chunks(title_text)
+    title_terms = list(chain.from_iterable(map(_TERMS, title)))
+    lead_terms = list(chain.from_iterable(map(_TERMS, chunks[:lead])))
+    # The weights are whole numbers: listing a term once per unit of weight gives its count.
+    weighted = chain(title_terms * int(TITLE_WEIGHT), lead_terms * int(LEAD_WEIGHT),
+                     chain.from_iterable(map(_TERMS, chunks[lead:])))
+    words = list(chain.from_iterable(map(_WORDS, chunks if text else title)))
     return ArticleFeatures(
-        terms=terms, title=weigh_term_lists([(title_terms, 1.0)]),
-        entities=extract_entities(paragraphs), quotes=shingle_quotes(text),
-        sketch=sketch_text(words), when=when)
+        terms=weigh_terms(weighted), title=weigh_terms(title_terms),
+        entities=find_entities(chunks, read_kinds(paragraphs)), quotes=shingle_quotes(text),
+        sketch=sketch_encoded(words), when=when)

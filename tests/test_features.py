@@ -17,7 +17,7 @@ from digestbot.features import (
     read_token,
     sketch_text,
     tokenize_words,
-    weigh_term_lists,
+    weigh_terms,
 )
 from digestbot.records import Article
 
@@ -57,8 +57,8 @@ def test_content_terms_drop_stopwords_and_stem_endings() -> None:
 
 
 def test_title_and_lead_count_more_than_the_rest() -> None:
-    terms = weigh_term_lists([(content_terms(text), weight) for text, weight in (
-        ("Ferry strike", 3.0), ("A ferry", 2.0), ("Ferry crews", 1.0))])
+    terms = weigh_terms(content_terms("Ferry strike") * 3 + content_terms("A ferry") * 2
+                        + content_terms("Ferry crews"))
     assert terms["ferry"] == 1.0 + math.log(6.0)
     assert terms["strike"] == 1.0 + math.log(3.0)
     assert terms["crew"] == 1.0
@@ -111,6 +111,20 @@ def test_entities_keep_first_found_order_across_repeated_sentences() -> None:
                   "Ilse Varga met Tomas Brell in Lindal."]
     assert extract_entities(paragraphs) == (
         "ilse varga", "varga", "tomas brell", "brell", "lindal")
+
+
+def test_entities_go_sentence_by_sentence_names_before_numbers() -> None:
+    # Read for a whole text at once, entities must still come as sentence by sentence: a
+    # sentence's numbers after its names, no name across a sentence (closing quotes included)
+    # or a paragraph end, and no stopword opening a sentence as part of a name.
+    found = extract_entities([
+        "About 40 people met Tomas Brell. The Bank of Lindal said 12 % of 30 people left, "
+        "The Herald wrote.",
+        "Brell told them “Ask Lindal.” Ilse Varga agreed with Tomas Brell",
+        "Orsk Ferries cut $9 fares"])
+    assert found == ("tomas brell", "brell", "40 people", "bank of lindal", "lindal", "herald",
+                     "12 percent", "30 people", "ask lindal", "ilse varga", "varga",
+                     "orsk ferries", "ferries", "9 fares")
 
 
 def test_features_are_the_same_with_cold_and_warm_caches() -> None:
