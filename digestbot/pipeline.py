@@ -59,7 +59,7 @@ class FeedReport:
     ttl_minutes: int | None = None  # the feed's RSS <ttl>
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, repr=False)
 class PollReport:
     """What one poll of every feed did."""
 
@@ -71,6 +71,12 @@ class PollReport:
     @property
     def failed(self) -> tuple[FeedReport, ...]:
         return tuple(f for f in self.feeds if f.status == "failed")
+
+    def __repr__(self) -> str:
+        # Counts only: on Python 3.11 asyncio.run formats its finished task, result included,
+        # and a first poll's report holds every article's text (a quarter second of CPU).
+        return (f"PollReport({len(self.feeds)} feeds, {len(self.articles)} articles, "
+                f"{len(self.matches)} matches, {len(self.new_stories)} new stories)")
 
 
 @dataclass
@@ -185,18 +191,17 @@ async def _poll_feed(feed: FeedConfig, config: Config, store: Store, client: htt
         parsed = await offload.run(partial(parse_feed, result.content, url=result.final_url,
                                            content_type=result.headers.get("content-type")))
         fresh = _new_entries(parsed.entries, store)
-        carried = (await offload.run(read_entries, fresh, feed.url, config.watchlists)
+        entries = [entry for entry, _ in fresh]
+        carried = (await offload.run(read_entries, entries, feed.url, config.watchlists)
                    if fresh else [])
-        texts = await asyncio.gather(*(_article_text(e, r.text, feed, config, client, limits,
-                                                     offload)
-                                       for e, r in zip(fresh, carried, strict=True)))
+        texts = await _article_texts(entries, [r.text for r in carried], feed, config, client,
+                                     limits, offload)
         stamp = now()
-        articles = [_make_article(e, feed, parsed.title, text, stamp)
-                    for e, text in zip(fresh, texts, strict=True)]
-        added = store.add_articles(articles)
-        store.record_feed_success(feed.url, now=now(), etag=result.etag,
-                                  last_modified=result.last_modified, content_hash=digest,
-                                  title=parsed.title)
+        articles = [_make_article(entry, url, feed, parsed.title, text, stamp)
+                    for (entry, url), text in zip(fresh, texts, strict=True)]
+        added = store.add_feed_articles(feed.url, articles, now=now(), etag=result.etag,
+                                        last_modified=result.last_modified,
+                                        content_hash=digest, title=parsed.title)
     except (FetchError, FeedError, WorkerError) as err:
         reason = str(err) if isinstance(err, WorkerError) else err.reason
         store.record_feed_failure(feed.url, reason, now=now())
@@ -213,12 +218,13 @@ async def _poll_feed(feed: FeedConfig, config: Config, store: Store, client: htt
                       ttl_minutes=parsed.ttl_minutes), new
 
 
-def _new_entries(entries: tuple[FeedEntry, ...], store: Store) -> list[FeedEntry]:
-    """Keep the entries the store has not seen, by canonical URL or guid, once each."""
+def _new_entries(entries: tuple[FeedEntry, ...], store: Store) -> list[tuple[FeedEntry, str]]:
+    """Keep the entries the store has not seen, by canonical URL or guid, once each; return
+    each with its canonical URL."""
     keyed = [(e, canonicalize_url(e.link) if e.link else None) for e in entries]
     known_urls, known_guids = store.known_article_keys(
         [u for _, u in keyed if u], [e.guid for e, _ in keyed if e.guid])
-    fresh: list[FeedEntry] = []
+    fresh: list[tuple[FeedEntry, str]] = []
     seen: set[str] = set()
     for entry, url in keyed:
         if url is None or url in known_urls or (entry.guid and entry.guid in known_guids):
@@ -226,7 +232,7 @@ def _new_entries(entries: tuple[FeedEntry, ...], store: Store) -> list[FeedEntry
         if url in seen or (entry.guid and entry.guid in seen):
             continue
         seen.update(k for k in (url, entry.guid) if k)
-        fresh.append(entry)
+        fresh.append((entry, url))
     return fresh
 
 
@@ -256,40 +262,60 @@ def read_entries(entries: list[FeedEntry], feed_url: str,
     return readings
 
 
-async def _article_text(entry: FeedEntry, carried: str, feed: FeedConfig, config: Config,
-                        client: httpx.AsyncClient, limits: _Limits, offload: Offload) -> str:
-    """Full text from the feed when it carries it, else from the article page, else the summary."""
-    from digestbot.extract import extract_article_text, is_full_text
-
+async def _article_texts(entries: list[FeedEntry], carried: list[str], feed: FeedConfig,
+                         config: Config, client: httpx.AsyncClient, limits: _Limits,
+                         offload: Offload) -> list[str]:
+    """Take new entries and the text each carries; return each one's full text: the feed's
+    when it carries it, else the article page's, else the summary."""
     full_text = config.fetch.full_text if feed.full_text is None else feed.full_text
-    if is_full_text(carried) or not full_text or not entry.link:
+    if not full_text:
         return carried
+    # Imported here: extraction pulls in trafilatura, which a poll of unchanged feeds never needs.
+    from digestbot.extract import is_full_text
+
+    short = [(i, entry.link) for i, entry in enumerate(entries)
+             if entry.link and not is_full_text(carried[i])]
+    fetched = await asyncio.gather(*(_page_text(link, carried[i], config, client, limits,
+                                                offload) for i, link in short))
+    texts = list(carried)
+    for (i, _), text in zip(short, fetched, strict=True):
+        texts[i] = text
+    return texts
+
+
+async def _page_text(link: str, carried: str, config: Config, client: httpx.AsyncClient,
+                     limits: _Limits, offload: Offload) -> str:
+    """Take an entry's link and the text its feed carries; return the page's text when it is
+    longer, else the carried text."""
+    from digestbot.extract import extract_article_text
+
     try:
-        async with limits.total, limits.host(entry.link):
-            page = await fetch_url(client, entry.link, max_bytes=config.fetch.max_bytes,
+        async with limits.total, limits.host(link):
+            page = await fetch_url(client, link, max_bytes=config.fetch.max_bytes,
                                    deadline=config.fetch.deadline,
                                    max_redirects=config.fetch.max_redirects,
                                    allow_private=config.fetch.allow_private,
                                    accept="text/html,application/xhtml+xml;q=0.9,*/*;q=0.5")
     except FetchError as err:
         level = logging.WARNING if isinstance(err, BlockedAddressError) else logging.INFO
-        log.log(level, "page not fetched", extra={"url": entry.link, "reason": err.reason})
+        log.log(level, "page not fetched", extra={"url": link, "reason": err.reason})
         return carried
     try:
         text = await offload.run(extract_article_text, decode_html(page), page.final_url)
     except WorkerError as err:
-        log.warning("page not extracted", extra={"url": entry.link, "reason": str(err)})
+        log.warning("page not extracted", extra={"url": link, "reason": str(err)})
         return carried
     return text if len(text) > len(carried) else carried
 
 
-def _make_article(entry: FeedEntry, feed: FeedConfig, feed_title: str | None, text: str,
-                  now: datetime) -> Article:
+def _make_article(entry: FeedEntry, url: str, feed: FeedConfig, feed_title: str | None,
+                  text: str, now: datetime) -> Article:
+    """Take a new entry, its canonical URL, its feed and text; return the Article."""
     link = entry.link or ""
     # Nothing is published after we first saw it; a future date would hide the article from
     # every digest until that date comes.
     published = entry.published if entry.published is None else min(entry.published, now)
-    return Article(url=canonicalize_url(link), link=link, guid=entry.guid, feed_url=feed.url,
+    return Article(url=url, link=link, guid=entry.guid, feed_url=feed.url,
                    source=feed.name or feed_title or host_of(feed.url), title=entry.title,
                    text=text, published=published, first_seen=now, author=entry.author)
 
