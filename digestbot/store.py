@@ -88,6 +88,8 @@ class Store:
         self._closed = False
         self.outbox = Outbox(self._transaction, self._insert_new)
         self._add_articles = self._insert_new(articles).returning(articles.c.url)
+        self._add_matches = self._insert_new(matches).returning(
+            matches.c.watchlist, matches.c.article_url, matches.c.topic)
         self._record_success = _feed_success_upsert(engine.dialect.name)
 
     @classmethod
@@ -316,17 +318,19 @@ class Store:
         keyed: dict[tuple[str, str, str], Match] = {}
         for match in batch:
             keyed.setdefault((match.watchlist, match.article_url, match.topic), match)
-        unique = list(keyed.values())
-        if not unique:
+        if not keyed:
             return []
-        values = [{"watchlist": m.watchlist, "article_url": m.article_url, "topic": m.topic,
-                   "terms": json.dumps(list(m.terms), ensure_ascii=False)}
-                  for m in sorted(unique, key=lambda m: (m.watchlist, m.article_url, m.topic))]
+        encoded: dict[tuple[str, ...], str] = {}  # a poll's matches share a few term lists
+        values: list[dict[str, str]] = []
+        for key in sorted(keyed):
+            terms = keyed[key].terms
+            if terms not in encoded:
+                encoded[terms] = json.dumps(list(terms), ensure_ascii=False)
+            values.append({"watchlist": key[0], "article_url": key[1], "topic": key[2],
+                           "terms": encoded[terms]})
         with self._transaction(f"add {len(values)} matches", write=True) as conn:
-            stmt = self._insert_new(matches).returning(
-                matches.c.watchlist, matches.c.article_url, matches.c.topic)
-            added = {tuple(row) for row in conn.execute(stmt, values)}
-        return [m for m in unique if (m.watchlist, m.article_url, m.topic) in added]
+            added = {tuple(row) for row in conn.execute(self._add_matches, values)}
+        return [match for key, match in keyed.items() if key in added]
 
     def matched_articles(self, watchlist: str, since: datetime,
                          until: datetime) -> list[tuple[Article, Match, int | None]]:
