@@ -152,7 +152,7 @@ async def poll(config: Config, store: Store, *, client: httpx.AsyncClient | None
                 m for a in todo
                 for m in ([Match(a.url, *hit) for hit in readings[a.url].hits]
                           if a.url in readings else match_article(a, config.watchlists))])
-            described = {a.url: replace(readings[a.url].features, when=a.when)
+            described = {a.url: _features_at(readings[a.url].features, a.when)
                          for a in todo if a.url in readings}
             stories = place_articles(todo, store, index, now=now(), described=described)
     finally:
@@ -244,6 +244,12 @@ class EntryReading(NamedTuple):
     text: str
     hits: list[TopicHit]
     features: ArticleFeatures
+
+
+def _features_at(features: ArticleFeatures, when: datetime) -> ArticleFeatures:
+    """Take features read before the article's time was known; return them at that time."""
+    # Most entries carry a publication date, which is the article's time: no copy then.
+    return features if features.when == when else replace(features, when=when)
 
 
 def read_entries(entries: list[FeedEntry], feed_url: str,
