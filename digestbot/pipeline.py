@@ -24,10 +24,10 @@ from digestbot.config import Config, FeedConfig, Watchlist
 from digestbot.errors import BlockedAddressError, FeedError, FetchError
 from digestbot.fetch import content_hash, decode_html, fetch_url, make_client
 from digestbot.match import match_document, tokenize_document
-from digestbot.records import Article, Digest, FeedEntry, Match
+from digestbot.records import Article, Digest, FeedEntry, Match, ParsedFeed
 from digestbot.store import FeedState, Store
 from digestbot.urls import canonicalize_url, host_of
-from digestbot.workers import Offload, WorkerError
+from digestbot.workers import Offload, WorkerError, pickle_by_fields
 
 # Parsing, clustering and digest building are imported where they are first needed: a poll of
 # unchanged feeds (and `digestbot check`) never loads them, which keeps CLI start-up quick.
@@ -36,6 +36,10 @@ if TYPE_CHECKING:
     from digestbot.features import ArticleFeatures
 
 log = logging.getLogger("digestbot.pipeline")
+
+# What a poll sends to and gets from its worker processes, in bulk.
+pickle_by_fields(ParsedFeed)
+pickle_by_fields(FeedEntry)
 
 Clock = Callable[[], datetime]
 TopicHit = tuple[str, str, tuple[str, ...]]  # watchlist, topic, the query terms that matched
@@ -257,8 +261,9 @@ def read_entries(entries: list[FeedEntry], feed_url: str,
     """Take new feed entries; return what each one's text says (see EntryReading)."""
     # Imported here: extraction pulls in trafilatura, which a poll of unchanged feeds never needs.
     from digestbot.extract import html_to_text
-    from digestbot.features import describe_text
+    from digestbot.features import ArticleFeatures, describe_text
 
+    pickle_by_fields(ArticleFeatures)
     readings = []
     for entry in entries:
         text = html_to_text(entry.content_html or entry.summary_html)
