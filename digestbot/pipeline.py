@@ -190,19 +190,29 @@ async def _poll_feed(feed: FeedConfig, config: Config, store: Store, client: htt
         if state is not None and state.content_hash == digest:
             unchanged.append(feed.url)
             return FeedReport(feed.url, "unchanged", cache_control=cache_control), []
-        from digestbot.feeds import parse_feed
+        content_type = result.headers.get("content-type")
+        if state is None:
+            # A feed never polled brings mostly new entries: one job parses and reads them all.
+            parsed, readings = await offload.run(read_feed, result.content, result.final_url,
+                                                 content_type, feed.url, config.watchlists)
+        else:
+            from digestbot.feeds import parse_feed
 
-        parsed = await offload.run(partial(parse_feed, result.content, url=result.final_url,
-                                           content_type=result.headers.get("content-type")))
+            parsed = await offload.run(partial(parse_feed, result.content, url=result.final_url,
+                                               content_type=content_type))
+            readings = None
         fresh = _new_entries(parsed.entries, store)
-        entries = [entry for entry, _ in fresh]
-        carried = (await offload.run(read_entries, entries, feed.url, config.watchlists)
-                   if fresh else [])
+        entries = [parsed.entries[i] for i, _ in fresh]
+        if readings is not None:
+            carried = [readings[i] for i, _ in fresh]
+        else:
+            carried = (await offload.run(read_entries, entries, feed.url, config.watchlists)
+                       if fresh else [])
         texts = await _article_texts(entries, [r.text for r in carried], feed, config, client,
                                      limits, offload)
         stamp = now()
         articles = [_make_article(entry, url, feed, parsed.title, text, stamp)
-                    for (entry, url), text in zip(fresh, texts, strict=True)]
+                    for entry, (_, url), text in zip(entries, fresh, texts, strict=True)]
         added = store.add_feed_articles(feed.url, articles, now=now(), etag=result.etag,
                                         last_modified=result.last_modified,
                                         content_hash=digest, title=parsed.title)
@@ -222,21 +232,21 @@ async def _poll_feed(feed: FeedConfig, config: Config, store: Store, client: htt
                       ttl_minutes=parsed.ttl_minutes), new
 
 
-def _new_entries(entries: tuple[FeedEntry, ...], store: Store) -> list[tuple[FeedEntry, str]]:
-    """Keep the entries the store has not seen, by canonical URL or guid, once each; return
-    each with its canonical URL."""
+def _new_entries(entries: tuple[FeedEntry, ...], store: Store) -> list[tuple[int, str]]:
+    """Find the entries the store has not seen, by canonical URL or guid, once each; return
+    each one's position with its canonical URL."""
     keyed = [(e, canonicalize_url(e.link) if e.link else None) for e in entries]
     known_urls, known_guids = store.known_article_keys(
         [u for _, u in keyed if u], [e.guid for e, _ in keyed if e.guid])
-    fresh: list[tuple[FeedEntry, str]] = []
+    fresh: list[tuple[int, str]] = []
     seen: set[str] = set()
-    for entry, url in keyed:
+    for position, (entry, url) in enumerate(keyed):
         if url is None or url in known_urls or (entry.guid and entry.guid in known_guids):
             continue
         if url in seen or (entry.guid and entry.guid in seen):
             continue
         seen.update(k for k in (url, entry.guid) if k)
-        fresh.append((entry, url))
+        fresh.append((position, url))
     return fresh
 
 
@@ -254,6 +264,16 @@ def _features_at(features: ArticleFeatures, when: datetime) -> ArticleFeatures:
     """Take features read before the article's time was known; return them at that time."""
     # Most entries carry a publication date, which is the article's time: no copy then.
     return features if features.when == when else replace(features, when=when)
+
+
+def read_feed(content: bytes, url: str, content_type: str | None, feed_url: str,
+              watchlists: tuple[Watchlist, ...]) -> tuple[ParsedFeed, list[EntryReading]]:
+    """Take a fetched feed (its final URL and Content-Type); return it parsed, with what each
+    of its entries says (see read_entries)."""
+    from digestbot.feeds import parse_feed
+
+    parsed = parse_feed(content, url=url, content_type=content_type)
+    return parsed, read_entries(list(parsed.entries), feed_url, watchlists)
 
 
 def read_entries(entries: list[FeedEntry], feed_url: str,
