@@ -7,6 +7,7 @@ deliveries and alerts live in the same database behind `store.outbox` (digestbot
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -76,6 +77,19 @@ class FeedState:
     last_error: str | None
     failing_since: datetime | None
     next_poll: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class FeedWrite:
+    """What one successful poll of a feed stores: its articles and the feed's validators."""
+
+    url: str
+    articles: Sequence[Article]
+    polled: datetime
+    etag: str | None
+    last_modified: str | None
+    content_hash: str | None
+    title: str | None = None
 
 
 class Store:
@@ -199,20 +213,24 @@ class Store:
                 url, now=now, etag=etag, last_modified=last_modified,
                 content_hash=content_hash, title=title, next_poll=next_poll))
 
-    def add_feed_articles(self, url: str, batch: Iterable[Article], *, now: datetime,
-                          etag: str | None, last_modified: str | None,
-                          content_hash: str | None, title: str | None = None) -> list[bool]:
-        """Take a fetched feed's articles and validators; insert the new articles and record
-        the successful poll (errors reset) in one transaction, and return new-or-not per
-        article (as add_articles)."""
-        rows = [_article_values(article) for article in batch]
-        with self._transaction(f"add {len(rows)} articles and record feed success",
+    def add_feeds_articles(self, writes: Sequence[FeedWrite]) -> list[list[bool]]:
+        """Take successful feed polls, in order; insert their new articles and record each
+        poll (errors reset) in one transaction, and return new-or-not per article of each
+        (an article a feed earlier in the list also brought counts as known)."""
+        rows = [[_article_values(article) for article in write.articles] for write in writes]
+        flat = [row for feed_rows in rows for row in feed_rows]
+        with self._transaction(f"add {len(flat)} articles of {len(writes)} feeds",
                                write=True) as conn:
-            added = self._insert_articles(conn, rows) if rows else []
-            conn.execute(self._record_success, _success_values(
-                url, now=now, etag=etag, last_modified=last_modified,
-                content_hash=content_hash, title=title, next_poll=None))
-        return added
+            # One sorted INSERT and feed rows in url order: concurrent PostgreSQL writers
+            # then take their locks in one order whatever feeds each one batched.
+            added = self._insert_articles(conn, flat) if flat else []
+            for write in sorted(writes, key=lambda w: w.url):
+                conn.execute(self._record_success, _success_values(
+                    write.url, now=write.polled, etag=write.etag,
+                    last_modified=write.last_modified, content_hash=write.content_hash,
+                    title=write.title, next_poll=None))
+        flags = iter(added)
+        return [list(itertools.islice(flags, len(feed_rows))) for feed_rows in rows]
 
     def record_feeds_not_modified(self, urls: Sequence[str], *, now: datetime) -> None:
         """Take feeds that answered 304 (or sent what we had) and record one successful poll
