@@ -117,6 +117,7 @@ class _FeedWrites:
         self._stop_timer()
 
     def _flush_when_due(self) -> None:
+        """Store the waiting writes now if no more can join them soon, else set the timer."""
         if not self._waiting:
             return
         if len(self._waiting) >= min(self._most, self._running):
@@ -125,11 +126,13 @@ class _FeedWrites:
             self._timer = asyncio.get_running_loop().call_later(self._delay, self._flush)
 
     def _stop_timer(self) -> None:
+        """Cancel the pending flush, if any."""
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
 
     def _flush(self) -> None:
+        """Store every waiting write in one transaction and wake their feeds."""
         batch, self._waiting = self._waiting, []
         self._stop_timer()
         try:

@@ -237,6 +237,7 @@ class Store:
         for all of them in one transaction, keeping their validators."""
         if not urls:
             return
+        urls = sorted(urls)  # feed rows locked in url order, as add_feeds_articles does
         with self._transaction(f"record {len(urls)} feeds not modified", write=True) as conn:
             conn.execute(self._insert_new(feeds), [{"url": u, "error_count": 0} for u in urls])
             conn.execute(update(feeds).where(feeds.c.url == bindparam("feed_url")).values(
