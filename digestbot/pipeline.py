@@ -24,10 +24,10 @@ from digestbot.config import Config, FeedConfig, Watchlist
 from digestbot.errors import BlockedAddressError, FeedError, FetchError
 from digestbot.fetch import content_hash, decode_html, fetch_url, make_client
 from digestbot.match import match_document, tokenize_document
-from digestbot.records import Article, Digest, FeedEntry, Match
-from digestbot.store import FeedState, Store
+from digestbot.records import Article, Digest, FeedEntry, Match, ParsedFeed
+from digestbot.store import FeedState, FeedWrite, Store
 from digestbot.urls import canonicalize_url, host_of
-from digestbot.workers import Offload, WorkerError
+from digestbot.workers import Offload, WorkerError, pickle_by_fields
 
 # Parsing, clustering and digest building are imported where they are first needed: a poll of
 # unchanged feeds (and `digestbot check`) never loads them, which keeps CLI start-up quick.
@@ -36,6 +36,10 @@ if TYPE_CHECKING:
     from digestbot.features import ArticleFeatures
 
 log = logging.getLogger("digestbot.pipeline")
+
+# What a poll sends to and gets from its worker processes, in bulk.
+pickle_by_fields(ParsedFeed)
+pickle_by_fields(FeedEntry)
 
 Clock = Callable[[], datetime]
 TopicHit = tuple[str, str, tuple[str, ...]]  # watchlist, topic, the query terms that matched
@@ -59,7 +63,7 @@ class FeedReport:
     ttl_minutes: int | None = None  # the feed's RSS <ttl>
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, repr=False)
 class PollReport:
     """What one poll of every feed did."""
 
@@ -71,6 +75,76 @@ class PollReport:
     @property
     def failed(self) -> tuple[FeedReport, ...]:
         return tuple(f for f in self.feeds if f.status == "failed")
+
+    def __repr__(self) -> str:
+        # Counts only: on Python 3.11 asyncio.run formats its finished task, result included,
+        # and a first poll's report holds every article's text (a quarter second of CPU).
+        return (f"PollReport({len(self.feeds)} feeds, {len(self.articles)} articles, "
+                f"{len(self.matches)} matches, {len(self.new_stories)} new stories)")
+
+
+class _FeedWrites:
+    """Successful feed polls waiting to be stored, a few feeds per transaction: commits are
+    most of what storing a first poll's articles costs. A write waits until `most` feeds wait,
+    every feed still running waits, or `delay` seconds have passed since the first one came.
+    Meanwhile its articles are not yet known to other feeds' lookups; one found again in a
+    later feed is read twice, and stored once."""
+
+    def __init__(self, store: Store, feeds: int, *, delay: float = 0.1, most: int = 16) -> None:
+        self._store = store
+        self._running = feeds
+        self._delay = delay
+        self._most = most
+        self._waiting: list[tuple[FeedWrite, asyncio.Future[list[bool]]]] = []
+        self._timer: asyncio.TimerHandle | None = None
+
+    async def add(self, write: FeedWrite) -> list[bool]:
+        """Take a feed's poll; store it with the others waiting and return new-or-not per
+        article (see Store.add_feeds_articles)."""
+        done: asyncio.Future[list[bool]] = asyncio.get_running_loop().create_future()
+        self._waiting.append((write, done))
+        self._flush_when_due()
+        return await done
+
+    def finish(self) -> None:
+        """Count one feed as done: it has nothing more to write."""
+        self._running -= 1
+        self._flush_when_due()
+
+    def cancel(self) -> None:
+        """Drop the writes still waiting: their feeds were cancelled with the poll."""
+        self._waiting = []
+        self._stop_timer()
+
+    def _flush_when_due(self) -> None:
+        """Store the waiting writes now if no more can join them soon, else set the timer."""
+        if not self._waiting:
+            return
+        if len(self._waiting) >= min(self._most, self._running):
+            self._flush()
+        elif self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(self._delay, self._flush)
+
+    def _stop_timer(self) -> None:
+        """Cancel the pending flush, if any."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _flush(self) -> None:
+        """Store every waiting write in one transaction and wake their feeds."""
+        batch, self._waiting = self._waiting, []
+        self._stop_timer()
+        try:
+            added = self._store.add_feeds_articles([write for write, _ in batch])
+        except Exception as err:  # every feed of the batch fails with it, and so the poll
+            for _, done in batch:
+                if not done.done():
+                    done.set_exception(err)
+            return
+        for (_, done), feed_added in zip(batch, added, strict=True):
+            if not done.done():
+                done.set_result(feed_added)
 
 
 @dataclass
@@ -112,13 +186,15 @@ async def poll(config: Config, store: Store, *, client: httpx.AsyncClient | None
     # Topics and features a worker read along with the text, for the articles that kept it.
     readings: dict[str, EntryReading] = {}
     offload = offload or Offload()
+    writes = _FeedWrites(store, len(feeds))
     try:
         jobs = [asyncio.create_task(_poll_feed(f, config, store, http, limits, now,
-                                               states.get(f.url), unchanged, offload))
+                                               states.get(f.url), unchanged, offload, writes))
                 for f in feeds]
         try:
             for done, job in enumerate(asyncio.as_completed(jobs), start=1):
                 report, new = await job
+                writes.finish()
                 reports.append(report)
                 for article, reading in new:
                     articles.append(article)
@@ -132,6 +208,7 @@ async def poll(config: Config, store: Store, *, client: httpx.AsyncClient | None
             for job in jobs:
                 job.cancel()
             await asyncio.gather(*jobs, return_exceptions=True)
+            writes.cancel()
         store.record_feeds_not_modified(unchanged, now=now())
         # One pass in published order once every feed is in: stories grow in the order events
         # happened, whichever feed answered first. Articles stored but not placed by a poll
@@ -146,7 +223,7 @@ async def poll(config: Config, store: Store, *, client: httpx.AsyncClient | None
                 m for a in todo
                 for m in ([Match(a.url, *hit) for hit in readings[a.url].hits]
                           if a.url in readings else match_article(a, config.watchlists))])
-            described = {a.url: replace(readings[a.url].features, when=a.when)
+            described = {a.url: _features_at(readings[a.url].features, a.when)
                          for a in todo if a.url in readings}
             stories = place_articles(todo, store, index, now=now(), described=described)
     finally:
@@ -159,7 +236,7 @@ async def poll(config: Config, store: Store, *, client: httpx.AsyncClient | None
 
 async def _poll_feed(feed: FeedConfig, config: Config, store: Store, client: httpx.AsyncClient,
                      limits: _Limits, now: Clock, state: FeedState | None,
-                     unchanged: list[str], offload: Offload,
+                     unchanged: list[str], offload: Offload, writes: _FeedWrites,
                      ) -> tuple[FeedReport, list[tuple[Article, EntryReading | None]]]:
     """Fetch, parse and store one feed; any failure is recorded and never escapes.
     A feed with nothing new is added to `unchanged`, for the caller to record."""
@@ -180,23 +257,32 @@ async def _poll_feed(feed: FeedConfig, config: Config, store: Store, client: htt
         if state is not None and state.content_hash == digest:
             unchanged.append(feed.url)
             return FeedReport(feed.url, "unchanged", cache_control=cache_control), []
-        from digestbot.feeds import parse_feed
+        content_type = result.headers.get("content-type")
+        if state is None:
+            # A feed never polled brings mostly new entries: one job parses and reads them all.
+            parsed, readings = await offload.run(read_feed, result.content, result.final_url,
+                                                 content_type, feed.url, config.watchlists)
+        else:
+            from digestbot.feeds import parse_feed
 
-        parsed = await offload.run(partial(parse_feed, result.content, url=result.final_url,
-                                           content_type=result.headers.get("content-type")))
+            parsed = await offload.run(partial(parse_feed, result.content, url=result.final_url,
+                                               content_type=content_type))
+            readings = None
         fresh = _new_entries(parsed.entries, store)
-        carried = (await offload.run(read_entries, fresh, feed.url, config.watchlists)
-                   if fresh else [])
-        texts = await asyncio.gather(*(_article_text(e, r.text, feed, config, client, limits,
-                                                     offload)
-                                       for e, r in zip(fresh, carried, strict=True)))
+        entries = [parsed.entries[i] for i, _ in fresh]
+        if readings is not None:
+            carried = [readings[i] for i, _ in fresh]
+        else:
+            carried = (await offload.run(read_entries, entries, feed.url, config.watchlists)
+                       if fresh else [])
+        texts = await _article_texts(entries, [r.text for r in carried], feed, config, client,
+                                     limits, offload)
         stamp = now()
-        articles = [_make_article(e, feed, parsed.title, text, stamp)
-                    for e, text in zip(fresh, texts, strict=True)]
-        added = store.add_articles(articles)
-        store.record_feed_success(feed.url, now=now(), etag=result.etag,
-                                  last_modified=result.last_modified, content_hash=digest,
-                                  title=parsed.title)
+        articles = [_make_article(entry, url, feed, parsed.title, text, stamp)
+                    for entry, (_, url), text in zip(entries, fresh, texts, strict=True)]
+        added = await writes.add(FeedWrite(feed.url, articles, polled=now(), etag=result.etag,
+                                           last_modified=result.last_modified,
+                                           content_hash=digest, title=parsed.title))
     except (FetchError, FeedError, WorkerError) as err:
         reason = str(err) if isinstance(err, WorkerError) else err.reason
         store.record_feed_failure(feed.url, reason, now=now())
@@ -213,20 +299,21 @@ async def _poll_feed(feed: FeedConfig, config: Config, store: Store, client: htt
                       ttl_minutes=parsed.ttl_minutes), new
 
 
-def _new_entries(entries: tuple[FeedEntry, ...], store: Store) -> list[FeedEntry]:
-    """Keep the entries the store has not seen, by canonical URL or guid, once each."""
+def _new_entries(entries: tuple[FeedEntry, ...], store: Store) -> list[tuple[int, str]]:
+    """Find the entries the store has not seen, by canonical URL or guid, once each; return
+    each one's position with its canonical URL."""
     keyed = [(e, canonicalize_url(e.link) if e.link else None) for e in entries]
     known_urls, known_guids = store.known_article_keys(
         [u for _, u in keyed if u], [e.guid for e, _ in keyed if e.guid])
-    fresh: list[FeedEntry] = []
+    fresh: list[tuple[int, str]] = []
     seen: set[str] = set()
-    for entry, url in keyed:
+    for position, (entry, url) in enumerate(keyed):
         if url is None or url in known_urls or (entry.guid and entry.guid in known_guids):
             continue
         if url in seen or (entry.guid and entry.guid in seen):
             continue
         seen.update(k for k in (url, entry.guid) if k)
-        fresh.append(entry)
+        fresh.append((position, url))
     return fresh
 
 
@@ -240,13 +327,30 @@ class EntryReading(NamedTuple):
     features: ArticleFeatures
 
 
+def _features_at(features: ArticleFeatures, when: datetime) -> ArticleFeatures:
+    """Take features read before the article's time was known; return them at that time."""
+    # Most entries carry a publication date, which is the article's time: no copy then.
+    return features if features.when == when else replace(features, when=when)
+
+
+def read_feed(content: bytes, url: str, content_type: str | None, feed_url: str,
+              watchlists: tuple[Watchlist, ...]) -> tuple[ParsedFeed, list[EntryReading]]:
+    """Take a fetched feed (its final URL and Content-Type); return it parsed, with what each
+    of its entries says (see read_entries)."""
+    from digestbot.feeds import parse_feed
+
+    parsed = parse_feed(content, url=url, content_type=content_type)
+    return parsed, read_entries(list(parsed.entries), feed_url, watchlists)
+
+
 def read_entries(entries: list[FeedEntry], feed_url: str,
                  watchlists: tuple[Watchlist, ...]) -> list[EntryReading]:
     """Take new feed entries; return what each one's text says (see EntryReading)."""
     # Imported here: extraction pulls in trafilatura, which a poll of unchanged feeds never needs.
     from digestbot.extract import html_to_text
-    from digestbot.features import describe_text
+    from digestbot.features import ArticleFeatures, describe_text
 
+    pickle_by_fields(ArticleFeatures)
     readings = []
     for entry in entries:
         text = html_to_text(entry.content_html or entry.summary_html)
@@ -256,40 +360,60 @@ def read_entries(entries: list[FeedEntry], feed_url: str,
     return readings
 
 
-async def _article_text(entry: FeedEntry, carried: str, feed: FeedConfig, config: Config,
-                        client: httpx.AsyncClient, limits: _Limits, offload: Offload) -> str:
-    """Full text from the feed when it carries it, else from the article page, else the summary."""
-    from digestbot.extract import extract_article_text, is_full_text
-
+async def _article_texts(entries: list[FeedEntry], carried: list[str], feed: FeedConfig,
+                         config: Config, client: httpx.AsyncClient, limits: _Limits,
+                         offload: Offload) -> list[str]:
+    """Take new entries and the text each carries; return each one's full text: the feed's
+    when it carries it, else the article page's, else the summary."""
     full_text = config.fetch.full_text if feed.full_text is None else feed.full_text
-    if is_full_text(carried) or not full_text or not entry.link:
+    if not full_text:
         return carried
+    # Imported here: extraction pulls in trafilatura, which a poll of unchanged feeds never needs.
+    from digestbot.extract import is_full_text
+
+    short = [(i, entry.link) for i, entry in enumerate(entries)
+             if entry.link and not is_full_text(carried[i])]
+    fetched = await asyncio.gather(*(_page_text(link, carried[i], config, client, limits,
+                                                offload) for i, link in short))
+    texts = list(carried)
+    for (i, _), text in zip(short, fetched, strict=True):
+        texts[i] = text
+    return texts
+
+
+async def _page_text(link: str, carried: str, config: Config, client: httpx.AsyncClient,
+                     limits: _Limits, offload: Offload) -> str:
+    """Take an entry's link and the text its feed carries; return the page's text when it is
+    longer, else the carried text."""
+    from digestbot.extract import extract_article_text
+
     try:
-        async with limits.total, limits.host(entry.link):
-            page = await fetch_url(client, entry.link, max_bytes=config.fetch.max_bytes,
+        async with limits.total, limits.host(link):
+            page = await fetch_url(client, link, max_bytes=config.fetch.max_bytes,
                                    deadline=config.fetch.deadline,
                                    max_redirects=config.fetch.max_redirects,
                                    allow_private=config.fetch.allow_private,
                                    accept="text/html,application/xhtml+xml;q=0.9,*/*;q=0.5")
     except FetchError as err:
         level = logging.WARNING if isinstance(err, BlockedAddressError) else logging.INFO
-        log.log(level, "page not fetched", extra={"url": entry.link, "reason": err.reason})
+        log.log(level, "page not fetched", extra={"url": link, "reason": err.reason})
         return carried
     try:
         text = await offload.run(extract_article_text, decode_html(page), page.final_url)
     except WorkerError as err:
-        log.warning("page not extracted", extra={"url": entry.link, "reason": str(err)})
+        log.warning("page not extracted", extra={"url": link, "reason": str(err)})
         return carried
     return text if len(text) > len(carried) else carried
 
 
-def _make_article(entry: FeedEntry, feed: FeedConfig, feed_title: str | None, text: str,
-                  now: datetime) -> Article:
+def _make_article(entry: FeedEntry, url: str, feed: FeedConfig, feed_title: str | None,
+                  text: str, now: datetime) -> Article:
+    """Take a new entry, its canonical URL, its feed and text; return the Article."""
     link = entry.link or ""
     # Nothing is published after we first saw it; a future date would hide the article from
     # every digest until that date comes.
     published = entry.published if entry.published is None else min(entry.published, now)
-    return Article(url=canonicalize_url(link), link=link, guid=entry.guid, feed_url=feed.url,
+    return Article(url=url, link=link, guid=entry.guid, feed_url=feed.url,
                    source=feed.name or feed_title or host_of(feed.url), title=entry.title,
                    text=text, published=published, first_seen=now, author=entry.author)
 

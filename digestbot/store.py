@@ -7,6 +7,7 @@ deliveries and alerts live in the same database behind `store.outbox` (digestbot
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -16,7 +17,6 @@ from types import TracebackType
 from typing import Any
 
 from sqlalchemy import (
-    Column,
     Connection,
     Engine,
     Row,
@@ -24,12 +24,15 @@ from sqlalchemy import (
     bindparam,
     func,
     insert,
+    or_,
     select,
     update,
 )
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.sql.base import ReadOnlyColumnCollection
 from sqlalchemy.sql.dml import Insert
+from sqlalchemy.sql.elements import ColumnElement, KeyedColumnElement
 
 from digestbot.errors import StoreError
 from digestbot.outbox import DELIVERY_STATUSES, Outbox
@@ -52,6 +55,12 @@ from digestbot.schema import (
 
 _CHUNK = 500  # keys per IN (...) list, well under every backend's bound-parameter limit
 
+# Built once: a poll runs these for every feed, and building a statement costs more than
+# looking up its compiled form.
+_KNOWN_KEYS = select(articles.c.url, articles.c.guid).where(or_(
+    articles.c.url.in_(bindparam("urls", expanding=True)),
+    articles.c.guid.in_(bindparam("guids", expanding=True))))
+
 
 @dataclass(frozen=True, slots=True)
 class FeedState:
@@ -70,6 +79,19 @@ class FeedState:
     next_poll: datetime | None
 
 
+@dataclass(frozen=True, slots=True)
+class FeedWrite:
+    """What one successful poll of a feed stores: its articles and the feed's validators."""
+
+    url: str
+    articles: Sequence[Article]
+    polled: datetime
+    etag: str | None
+    last_modified: str | None
+    content_hash: str | None
+    title: str | None = None
+
+
 class Store:
     """One database of digestbot state; safe to share between threads (one Engine, short txns)."""
 
@@ -79,6 +101,10 @@ class Store:
         self._where = engine.url.render_as_string(hide_password=True)
         self._closed = False
         self.outbox = Outbox(self._transaction, self._insert_new)
+        self._add_articles = self._insert_new(articles).returning(articles.c.url)
+        self._add_matches = self._insert_new(matches).returning(
+            matches.c.watchlist, matches.c.article_url, matches.c.topic)
+        self._record_success = _feed_success_upsert(engine.dialect.name)
 
     @classmethod
     def open(cls, url: str, *, busy_timeout: float = 5.0,
@@ -138,6 +164,27 @@ class Store:
 
         return pg_insert(table).on_conflict_do_nothing()
 
+    def _insert_articles(self, conn: Connection, rows: list[dict[str, Any]]) -> list[bool]:
+        """Take a connection in a transaction and article rows; insert the new ones and return
+        new-or-not per row (a repeat inside the rows counts as known)."""
+        seen_urls: set[str] = set()
+        seen_guids: set[str] = set()
+        candidates: list[int] = []
+        for index, row in enumerate(rows):
+            if row["url"] in seen_urls or (row["guid"] and row["guid"] in seen_guids):
+                continue
+            candidates.append(index)
+            seen_urls.add(row["url"])
+            if row["guid"]:
+                seen_guids.add(row["guid"])
+        # No lookup first: RETURNING names only the rows really inserted, so a url or guid
+        # already stored (by us or by another process a moment ago) reads as known.
+        # Sorted so concurrent PostgreSQL writers take unique-key locks in one order.
+        ordered = sorted((rows[i] for i in candidates), key=lambda r: str(r["url"]))
+        inserted = set(conn.execute(self._add_articles, ordered).scalars())
+        chosen = set(candidates)
+        return [i in chosen and rows[i]["url"] in inserted for i in range(len(rows))]
+
     def schema_version(self) -> int:
         """Return the number of the last migration applied to this database."""
         with self._transaction("read schema version", write=False) as conn:
@@ -161,22 +208,36 @@ class Store:
                             last_modified: str | None, content_hash: str | None,
                             title: str | None = None, next_poll: datetime | None = None) -> None:
         """Take a fetched feed's validators and record a successful poll (errors reset)."""
-        values: dict[str, Any] = {
-            "etag": etag, "last_modified": last_modified, "content_hash": content_hash,
-            "last_polled": now, "last_success": now, "error_count": 0, "last_error": None,
-            "failing_since": None, "next_poll": next_poll,
-        }
-        if title is not None:
-            values["title"] = title
         with self._transaction("record feed success", write=True) as conn:
-            conn.execute(self._insert_new(feeds).values(url=url, error_count=0))
-            conn.execute(update(feeds).where(feeds.c.url == url).values(values))
+            conn.execute(self._record_success, _success_values(
+                url, now=now, etag=etag, last_modified=last_modified,
+                content_hash=content_hash, title=title, next_poll=next_poll))
+
+    def add_feeds_articles(self, writes: Sequence[FeedWrite]) -> list[list[bool]]:
+        """Take successful feed polls, in order; insert their new articles and record each
+        poll (errors reset) in one transaction, and return new-or-not per article of each
+        (an article a feed earlier in the list also brought counts as known)."""
+        rows = [[_article_values(article) for article in write.articles] for write in writes]
+        flat = [row for feed_rows in rows for row in feed_rows]
+        with self._transaction(f"add {len(flat)} articles of {len(writes)} feeds",
+                               write=True) as conn:
+            # One sorted INSERT and feed rows in url order: concurrent PostgreSQL writers
+            # then take their locks in one order whatever feeds each one batched.
+            added = self._insert_articles(conn, flat) if flat else []
+            for write in sorted(writes, key=lambda w: w.url):
+                conn.execute(self._record_success, _success_values(
+                    write.url, now=write.polled, etag=write.etag,
+                    last_modified=write.last_modified, content_hash=write.content_hash,
+                    title=write.title, next_poll=None))
+        flags = iter(added)
+        return [list(itertools.islice(flags, len(feed_rows))) for feed_rows in rows]
 
     def record_feeds_not_modified(self, urls: Sequence[str], *, now: datetime) -> None:
         """Take feeds that answered 304 (or sent what we had) and record one successful poll
         for all of them in one transaction, keeping their validators."""
         if not urls:
             return
+        urls = sorted(urls)  # feed rows locked in url order, as add_feeds_articles does
         with self._transaction(f"record {len(urls)} feeds not modified", write=True) as conn:
             conn.execute(self._insert_new(feeds), [{"url": u, "error_count": 0} for u in urls])
             conn.execute(update(feeds).where(feeds.c.url == bindparam("feed_url")).values(
@@ -207,9 +268,20 @@ class Store:
     def known_article_keys(self, urls: Iterable[str],
                            guids: Iterable[str]) -> tuple[set[str], set[str]]:
         """Take candidate urls and guids and return those already stored (urls, guids)."""
+        wanted_urls = list(dict.fromkeys(u for u in urls if u))
+        wanted_guids = list(dict.fromkeys(g for g in guids if g))
+        known_urls: set[str] = set()
+        known_guids: set[str] = set()
+        # One query for both keys: a feed's entries are looked up in one round trip.
         with self._transaction("look up known articles", write=False) as conn:
-            return (_existing(conn, articles.c.url, [u for u in urls if u]),
-                    _existing(conn, articles.c.guid, [g for g in guids if g]))
+            for start in range(0, max(len(wanted_urls), len(wanted_guids)), _CHUNK):
+                params = {"urls": wanted_urls[start:start + _CHUNK],
+                          "guids": wanted_guids[start:start + _CHUNK]}
+                for url, guid in conn.execute(_KNOWN_KEYS, params):
+                    known_urls.add(url)
+                    if guid is not None:
+                        known_guids.add(guid)
+        return known_urls.intersection(wanted_urls), known_guids.intersection(wanted_guids)
 
     def add_article(self, article: Article) -> bool:
         """Take an article and return True if it was new; a known url or guid is left as is."""
@@ -221,25 +293,8 @@ class Store:
         rows = [_article_values(article) for article in batch]
         if not rows:
             return []
-        seen_urls: set[str] = set()
-        seen_guids: set[str] = set()
-        candidates: list[int] = []
-        for index, row in enumerate(rows):
-            if row["url"] in seen_urls or (row["guid"] and row["guid"] in seen_guids):
-                continue
-            candidates.append(index)
-            seen_urls.add(row["url"])
-            if row["guid"]:
-                seen_guids.add(row["guid"])
-        # No lookup first: RETURNING names only the rows really inserted, so a url or guid
-        # already stored (by us or by another process a moment ago) reads as known.
-        # Sorted so concurrent PostgreSQL writers take unique-key locks in one order.
-        stmt = self._insert_new(articles).returning(articles.c.url)
-        ordered = sorted((rows[i] for i in candidates), key=lambda r: str(r["url"]))
         with self._transaction(f"add {len(rows)} articles", write=True) as conn:
-            inserted = set(conn.execute(stmt, ordered).scalars())
-        chosen = set(candidates)
-        return [i in chosen and rows[i]["url"] in inserted for i in range(len(rows))]
+            return self._insert_articles(conn, rows)
 
     def get_article(self, url: str) -> Article | None:
         """Take a canonical url and return its stored article, or None."""
@@ -282,17 +337,19 @@ class Store:
         keyed: dict[tuple[str, str, str], Match] = {}
         for match in batch:
             keyed.setdefault((match.watchlist, match.article_url, match.topic), match)
-        unique = list(keyed.values())
-        if not unique:
+        if not keyed:
             return []
-        values = [{"watchlist": m.watchlist, "article_url": m.article_url, "topic": m.topic,
-                   "terms": json.dumps(list(m.terms), ensure_ascii=False)}
-                  for m in sorted(unique, key=lambda m: (m.watchlist, m.article_url, m.topic))]
+        encoded: dict[tuple[str, ...], str] = {}  # a poll's matches share a few term lists
+        values: list[dict[str, str]] = []
+        for key in sorted(keyed):
+            terms = keyed[key].terms
+            if terms not in encoded:
+                encoded[terms] = json.dumps(list(terms), ensure_ascii=False)
+            values.append({"watchlist": key[0], "article_url": key[1], "topic": key[2],
+                           "terms": encoded[terms]})
         with self._transaction(f"add {len(values)} matches", write=True) as conn:
-            stmt = self._insert_new(matches).returning(
-                matches.c.watchlist, matches.c.article_url, matches.c.topic)
-            added = {tuple(row) for row in conn.execute(stmt, values)}
-        return [m for m in unique if (m.watchlist, m.article_url, m.topic) in added]
+            added = {tuple(row) for row in conn.execute(self._add_matches, values)}
+        return [match for key, match in keyed.items() if key in added]
 
     def matched_articles(self, watchlist: str, since: datetime,
                          until: datetime) -> list[tuple[Article, Match, int | None]]:
@@ -367,10 +424,11 @@ class Store:
                         to_start.append(sid)
             created: list[int] = []
             if to_start:
-                started = conn.execute(
-                    insert(stories).returning(stories.c.id, sort_by_parameter_order=True),
-                    [{"first_seen": now} for _ in to_start]).scalars().all()
-                created = [int(sid) for sid in started]
+                # The new rows are all alike, so any of their ids may stand for any of them:
+                # unordered RETURNING lets SQLite insert them in batches, not one at a time.
+                started = conn.execute(insert(stories).returning(stories.c.id),
+                                       [{"first_seen": now} for _ in to_start]).scalars().all()
+                created = sorted(int(sid) for sid in started)
                 renamed.update(zip(to_start, created, strict=True))
             updates: dict[int, int] = {}
             for url, sid in placements:
@@ -441,12 +499,39 @@ def _chunks(values: Sequence[Any]) -> Iterator[Sequence[Any]]:
         yield values[start:start + _CHUNK]
 
 
-def _existing(conn: Connection, column: Column[Any], values: list[str]) -> set[str]:
-    """Take a column and candidate values and return those already stored in it."""
-    found: set[str] = set()
-    for chunk in _chunks(list(dict.fromkeys(values))):
-        found.update(conn.execute(select(column).where(column.in_(chunk))).scalars())
-    return found
+def _feed_success_upsert(dialect: str) -> Insert:
+    """Take a dialect name; return the INSERT that records a feed's successful poll (values
+    from _success_values), adding the feed when it is new and keeping its title when none
+    came."""
+    if dialect == "sqlite":
+        stmt = sqlite_insert(feeds)
+        return stmt.on_conflict_do_update(index_elements=[feeds.c.url],
+                                          set_=_success_updates(stmt.excluded))
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+    pg_stmt = pg_insert(feeds)
+    return pg_stmt.on_conflict_do_update(index_elements=[feeds.c.url],
+                                         set_=_success_updates(pg_stmt.excluded))
+
+
+def _success_updates(excluded: ReadOnlyColumnCollection[str, KeyedColumnElement[Any]],
+                     ) -> dict[str, ColumnElement[Any]]:
+    """Take an upsert's proposed row; return what a successful poll sets on a known feed."""
+    updates: dict[str, ColumnElement[Any]] = {
+        name: excluded[name] for name in ("etag", "last_modified", "content_hash",
+                                          "last_polled", "last_success", "error_count",
+                                          "last_error", "failing_since", "next_poll")}
+    updates["title"] = func.coalesce(excluded.title, feeds.c.title)
+    return updates
+
+
+def _success_values(url: str, *, now: datetime, etag: str | None, last_modified: str | None,
+                    content_hash: str | None, title: str | None,
+                    next_poll: datetime | None) -> dict[str, Any]:
+    """Take a successful poll's validators; return the feeds row values that record it."""
+    return {"url": url, "title": title, "etag": etag, "last_modified": last_modified,
+            "content_hash": content_hash, "last_polled": now, "last_success": now,
+            "error_count": 0, "last_error": None, "failing_since": None, "next_poll": next_poll}
 
 
 def _placement_rows(conn: Connection, urls: list[str]) -> dict[str, tuple[int, int | None]]:

@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import pickle
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler
+from multiprocessing.reduction import ForkingPickler
 from pathlib import Path
 
 import pytest
@@ -16,8 +19,9 @@ from conftest import LocalServer, Response
 from digestbot.cli import main
 from digestbot.config import Config, load_config
 from digestbot.pipeline import make_digest, poll
+from digestbot.records import FeedEntry, ParsedFeed
 from digestbot.store import Store
-from digestbot.workers import Offload, WorkerError, worker_pool
+from digestbot.workers import Offload, WorkerError, pickle_by_fields, worker_pool
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 
@@ -278,6 +282,29 @@ def test_offload_falls_back_to_threads_after_a_worker_dies() -> None:
 
     with worker_pool(2) as offload:
         asyncio.run(run(offload))
+
+
+_CHECKED: list[int] = []
+
+
+@dataclass(frozen=True, slots=True)
+class _Checked:
+    value: int
+
+    def __post_init__(self) -> None:
+        _CHECKED.append(self.value)
+
+
+def test_records_cross_processes_whole_and_checked_dataclasses_are_not_rebuilt() -> None:
+    entries = (FeedEntry("https://news.example/rss", "https://news.example/a", "g-1", "Title",
+                         "<p>Teaser</p>", None, NOW, author="Edith Grune"),
+               FeedEntry("https://news.example/rss", None, None, "", "", "<p>Body</p>", None))
+    parsed = ParsedFeed("https://news.example/rss", None, entries, ttl_minutes=30)
+    assert pickle.loads(ForkingPickler.dumps(parsed)) == parsed
+    # Rebuilding through __init__ would run a __post_init__ again; such classes keep pickle's way.
+    pickle_by_fields(_Checked)
+    assert pickle.loads(ForkingPickler.dumps(_Checked(7))) == _Checked(7)
+    assert _CHECKED == [7, 7]
 
 
 def test_topics_match_the_page_text_when_the_feed_carries_a_teaser(

@@ -20,7 +20,7 @@ from sqlalchemy.engine import make_url
 from digestbot.errors import StoreError
 from digestbot.records import Article, Match
 from digestbot.schema import MIGRATIONS
-from digestbot.store import Store
+from digestbot.store import FeedWrite, Store
 
 NOW = datetime(2031, 5, 14, 9, 30, tzinfo=UTC)
 REPO = Path(__file__).resolve().parents[1]
@@ -385,6 +385,38 @@ def test_alert_once_per_story_and_watchlist(store: Store) -> None:
     assert store.outbox.count_alerts("harbour", NOW) == 2
     assert store.outbox.count_alerts("harbour", NOW + timedelta(minutes=1)) == 1
     assert store.outbox.count_alerts("inland", NOW - timedelta(days=1)) == 0
+
+
+def test_feeds_articles_are_stored_in_the_feeds_order_with_their_polls(store: Store) -> None:
+    harbour = "https://velmora-herald.example/feed.xml"
+    gazette = "https://lowmarsh-gazette.example/rss"
+    quiet = "https://quiet.example/feed"
+    store.record_feed_failure(gazette, "fetch failed: timeout", now=NOW)
+    store.record_feed_success(quiet, now=NOW, etag=None, last_modified=None, content_hash="0",
+                              title="Quiet Times")
+    later = NOW + timedelta(hours=1)
+    added = store.add_feeds_articles([
+        FeedWrite(harbour, [make_article(1), make_article(2), make_article(1)], polled=later,
+                  etag='"h1"', last_modified=None, content_hash="h", title="Velmora Herald"),
+        # Stories the first feed brought: known by their guid, then by their url.
+        FeedWrite(gazette, [make_article(2, url="https://lowmarsh-gazette.example/2"),
+                            make_article(3), make_article(1, guid="lowmarsh-1")],
+                  polled=later, etag=None, last_modified="Wed, 14 May 2031",
+                  content_hash="g"),
+        FeedWrite(quiet, [], polled=later, etag='"q"', last_modified=None, content_hash="q"),
+    ])
+    assert added == [[True, True, False], [False, True, False], []]
+    assert store.add_feeds_articles([]) == []
+    assert store.add_feeds_articles([FeedWrite(gazette, [make_article(3)], polled=later,
+                                               etag=None, last_modified="Thu, 15 May 2031",
+                                               content_hash="g")]) == [[False]]
+    assert store.stats()["articles"] == 3
+    states = {state.url: state for state in store.feed_states()}
+    assert (states[harbour].title, states[harbour].etag, states[harbour].last_success) == (
+        "Velmora Herald", '"h1"', later)
+    assert (states[gazette].error_count, states[gazette].failing_since,
+            states[gazette].last_modified) == (0, None, "Thu, 15 May 2031")
+    assert (states[quiet].title, states[quiet].etag) == ("Quiet Times", '"q"')
 
 
 def test_feed_state_failure_success_and_not_modified(store: Store) -> None:
