@@ -19,7 +19,7 @@ from slack_sdk import WebClient
 from digestbot.config import Config, EmailConfig, SlackConfig, Watchlist
 from digestbot.deliver import Outgoing, Senders, deliver_outgoing
 from digestbot.digest import DigestInput, build_digest
-from digestbot.match import match_document, tokenize_document
+from digestbot.match import Document, match_document, tokenize_document
 from digestbot.records import Article, Digest, DigestStory, DigestTopic, Match, Receipt
 from digestbot.send_email import DEFAULT_DELAYS
 from digestbot.store import Store
@@ -98,22 +98,26 @@ def find_alert_items(config: Config, store: Store, story_ids: Iterable[int], *,
                      now: datetime) -> list[AlertItem]:
     """Match the stories' articles against every alert topic; returns what to alert."""
     ids = sorted(set(story_ids))
-    if not ids:
+    alerting = [(wl, topics) for wl in config.watchlists
+                if (topics := [t for t in wl.topics if t.alert])]
+    if not ids or not alerting:  # a first poll's thousands of stories are not read back for none
         return []
     by_story = store.story_articles(ids)
     first_seen = store.story_first_seen(ids)
-    docs = {a.url: tokenize_document(a.title, a.text) for arts in by_story.values() for a in arts}
+    docs: dict[str, Document] = {}  # tokenized once, and only where an alert topic looks
     latest = max([a.when for arts in by_story.values() for a in arts] + [now])
     items: list[AlertItem] = []
-    for wl in config.watchlists:
-        topics = [t for t in wl.topics if t.alert]
+    for wl, topics in alerting:
         rows: list[tuple[Article, Match, int | None]] = []
         for sid in ids:
             for article in by_story.get(sid, []):
                 if wl.feeds and article.feed_url not in wl.feeds:
                     continue
+                doc = docs.get(article.url)
+                if doc is None:
+                    doc = docs[article.url] = tokenize_document(article.title, article.text)
                 for topic in topics:
-                    terms = match_document(topic.parsed, docs[article.url])
+                    terms = match_document(topic.parsed, doc)
                     if terms is not None:
                         rows.append((article, Match(article.url, wl.name, topic.name, terms), sid))
         if not rows:

@@ -210,3 +210,26 @@ topics:
     # The pipeline calling again with the same new stories sends nothing more.
     assert send_alerts_for_stories(config, store, ids, now=Clock(NOW)) == []
     assert len(slack.fake.all_messages()) == 1
+
+
+def test_no_alert_topic_means_the_new_stories_are_not_read_back(tmp_path: Path) -> None:
+    (tmp_path / "watchlists").mkdir()
+    (tmp_path / "digestbot.yaml").write_text("""
+timezone: Europe/London
+database: sqlite:///unused.db
+feeds:
+  - url: https://castrena.example.org/feed.rss
+watchlists_dir: watchlists
+""")
+    (tmp_path / "watchlists" / "desk.yaml").write_text("""
+name: desk
+deliver:
+  - console: {}
+topics:
+  - name: Weather
+    query: 'storm'
+""")
+    config = load_config(tmp_path / "digestbot.yaml")
+    closed = Store.open(f"sqlite:///{tmp_path / 'closed.db'}")
+    closed.close()  # any read of the stories would fail
+    assert send_alerts_for_stories(config, closed, [1, 2, 3], now=Clock(NOW)) == []
