@@ -44,12 +44,15 @@ class Offload:
     def __init__(self, pool: Executor | None = None) -> None:
         self.pool = pool
         self.broken = False
+        self._started: asyncio.Future[Any] | None = None
+        self._ready = False
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """Take a picklable top-level function and its arguments; return its result."""
         if self.pool is None or self.broken:
             return await asyncio.to_thread(fn, *args)
         try:
+            await self._start(self.pool)
             return await asyncio.get_running_loop().run_in_executor(self.pool, fn, *args)
         except BrokenProcessPool:
             # The job that killed a worker is not retried in this process: it might kill it too.
@@ -57,6 +60,18 @@ class Offload:
                 log.error("worker pool broken: parsing goes on in threads of this process")
             self.broken = True
             raise WorkerError("worker: process died while parsing") from None
+
+    async def _start(self, pool: Executor) -> None:
+        """Take the pool; return once its workers are started, started from a thread."""
+        # A process pool starts its workers inside the first submit, holding a lock that
+        # every other submit waits on: started on the event loop, the fork server's start-up
+        # (half a second) would stall every fetch. From a thread, fetches go on meanwhile.
+        if self._ready:
+            return
+        if self._started is None or self._started.get_loop() is not asyncio.get_running_loop():
+            self._started = asyncio.ensure_future(asyncio.to_thread(pool.submit, int))
+        await asyncio.shield(self._started)
+        self._ready = True
 
 
 @functools.cache

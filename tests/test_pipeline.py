@@ -284,6 +284,15 @@ def test_offload_falls_back_to_threads_after_a_worker_dies() -> None:
         asyncio.run(run(offload))
 
 
+def test_one_pool_serves_one_event_loop_after_another() -> None:
+    # The workers are started from a thread on first use, waited for on that first loop.
+    with worker_pool(2) as offload:
+        first = asyncio.run(offload.run(os.getpid))
+        assert first != os.getpid()
+        # The next CLI poll runs a new event loop over the same pool.
+        assert asyncio.run(offload.run(os.getpid)) != os.getpid()
+
+
 _CHECKED: list[int] = []
 
 
