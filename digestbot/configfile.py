@@ -250,12 +250,18 @@ def validate_model(model: type[BaseModel], data: dict[str, Any], source: Source,
     try:
         return model.model_validate(data, context=context)
     except ValidationError as exc:
-        found = []
+        errors = []
         for error in exc.errors(include_url=False):
             # drop pydantic's own markers such as 'function-before[...]' from the path
-            loc = tuple(p for p in error["loc"] if isinstance(p, int) or "[" not in p)
-            # an unknown key first: a misspelt key also shows up as a missing one
-            found.append((source.line_of(loc) or 0, error["type"] != "extra_forbidden", loc, error))
+            errors.append((tuple(p for p in error["loc"] if isinstance(p, int) or "[" not in p),
+                           error))
+        # A list whose only item is invalid is also "too short": name the item's own problem.
+        inner = [(loc, error) for loc, error in errors
+                 if not any(len(other) > len(loc) and other[:len(loc)] == loc
+                            for other, _ in errors)]
+        # an unknown key first: a misspelt key also shows up as a missing one
+        found = [(source.line_of(loc) or 0, error["type"] != "extra_forbidden", loc, error)
+                 for loc, error in inner]
         *_, loc, error = min(found, key=lambda item: item[:2])
         message = _describe_error(error, loc, model, source)
         if len(found) > 1:

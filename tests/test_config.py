@@ -364,3 +364,20 @@ def test_summary_hides_database_password(tmp_path: Path) -> None:
     assert config.database == "postgresql+psycopg://digest:pg-fictional-77@db.example.org/digest"
     assert "pg-fictional-77" not in summarize_config(config)
     assert "pg-fictional-77" not in repr(config)
+
+
+def test_the_only_topic_invalid_is_reported_by_its_own_line_not_as_an_empty_list(
+        tmp_path: Path) -> None:
+    lone = """\
+        name: lone-desk
+        deliver:
+          - console: {}
+        topics:
+          - name: Border
+            query: 'border AND (troops'
+            alert: yes please
+        """
+    path = write_config(tmp_path, watchlists={"lone.yaml": lone})
+    message = str(config_error(path)).replace(str(tmp_path), "TMP")
+    assert message == ("TMP/watchlists/lone.yaml:6: topics[0].query: unbalanced parenthesis "
+                       "(at character 12) (and 1 more problem)")
