@@ -215,7 +215,7 @@ def notify_ops(item: Outgoing, label: str, reason: str, *, senders: Senders) -> 
 
 
 def file_name(item: Outgoing, fmt: str) -> str:
-    """Return the file name: '<watchlist>-<until date>.<ext>' (alerts name their story)."""
+    """Return the file name: '<watchlist>-<until, local>.<ext>' (alerts name their story)."""
     digest, ext = item.digest, FILE_EXTENSIONS.get(fmt, fmt)
     local = digest.until.astimezone(ZoneInfo(digest.timezone))
     if item.kind == "alert":
@@ -223,7 +223,8 @@ def file_name(item: Outgoing, fmt: str) -> str:
         return f"{digest.watchlist}-alert-{story}.{ext}"
     if item.kind == "alert_summary":
         return f"{digest.watchlist}-alerts-{local:%Y-%m-%dT%H%M}.{ext}"
-    return f"{digest.watchlist}-{local:%Y-%m-%d}.{ext}"
+    # The time too: a watchlist with a morning and an evening digest keeps both.
+    return f"{digest.watchlist}-{local:%Y-%m-%dT%H%M}.{ext}"
 
 
 def write_file(item: Outgoing, dest: FileDestination, *, templates_dir: Path | None) -> Path:

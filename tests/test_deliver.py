@@ -7,7 +7,7 @@ import json
 import socket
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -436,13 +436,26 @@ def test_console_and_file_destinations(tmp_path: Path, store: Store) -> None:
                     store, stream=stream)
     assert [r.status for r in receipts] == ["sent", "sent", "sent"]
     assert stream.getvalue().startswith("castrena-desk digest\n")
-    html = (out / "castrena-desk-2026-11-21.html").read_text(encoding="utf-8")
+    html = (out / "castrena-desk-2026-11-21T0730.html").read_text(encoding="utf-8")
     assert html.startswith("<!DOCTYPE html>") and "Border crossings" in html
-    assert (tmp_path / "md" / "castrena-desk-2026-11-21.md").read_text().startswith("# ")
-    assert [p.name for p in out.iterdir()] == ["castrena-desk-2026-11-21.html"]  # no temp left
+    assert (tmp_path / "md" / "castrena-desk-2026-11-21T0730.md").read_text().startswith("# ")
+    assert [p.name for p in out.iterdir()] == ["castrena-desk-2026-11-21T0730.html"]  # no temp left
     again = send(digest, [ConsoleDestination()], store, stream=stream)
     assert again[0].status == "skipped"
     assert stream.getvalue().count("castrena-desk digest\n") == 1
+
+
+def test_file_destination_keeps_two_digests_of_one_day(tmp_path: Path, store: Store) -> None:
+    morning = sample_digest()
+    evening = replace(morning, since=morning.until, until=morning.until + timedelta(hours=10),
+                      generated_at=morning.until + timedelta(hours=10))
+    out = tmp_path / "digests"
+    for digest in (morning, evening):
+        [receipt] = send(digest, [FileDestination(path=out, format="markdown")], store)
+        assert receipt.status == "sent"
+    # Europe/London is on UTC in November: the names carry the local end of each period.
+    assert sorted(p.name for p in out.iterdir()) == [
+        "castrena-desk-2026-11-21T0730.md", "castrena-desk-2026-11-21T1730.md"]
 
 
 def test_resume_rebuilds_destination_from_label(tmp_path: Path, sqlite_url: str) -> None:
@@ -460,6 +473,6 @@ def test_resume_rebuilds_destination_from_label(tmp_path: Path, sqlite_url: str)
         receipts = resume_deliveries(st, slack=None, email=None, templates_dir=None,
                                      now=lambda: NOW + timedelta(minutes=1))
         assert sorted(r.status for r in receipts) == ["sent", "sent"]
-        assert (out / "castrena-desk-2026-11-21.html").exists()
-        assert (blocked / "sub" / "castrena-desk-2026-11-21.html").exists()
+        assert (out / "castrena-desk-2026-11-21T0730.html").exists()
+        assert (blocked / "sub" / "castrena-desk-2026-11-21T0730.html").exists()
         assert st.outbox.unfinished_deliveries() == []
