@@ -2,6 +2,7 @@
 
 `read_source` keeps where every key path sits in the file; `validate_model` turns pydantic's
 errors into a `ConfigError` naming file, line and key, with environment values scrubbed.
+`Model` and the field types below are shared by the config file's and the watchlists' schemas.
 """
 
 from __future__ import annotations
@@ -11,11 +12,20 @@ import re
 import types
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Annotated, Any, Union, get_args, get_origin
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    SecretStr,
+    StringConstraints,
+    ValidationError,
+)
 
 from digestbot.errors import ConfigError
 
@@ -277,3 +287,36 @@ def reject_keys(source: Source, keys: Iterable[str], model: type[BaseModel]) -> 
             raise source.error(f"unknown key '{key}'{suggest(key, names)}", (key,))
 
 
+# --- shared schema parts ------------------------------------------------------------------
+
+def blank_to_none(value: object) -> object:
+    """Return None for an empty or blank string (`${VAR:-}`), else the value unchanged."""
+    return None if isinstance(value, str) and not value.strip() else value
+
+
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+OptionalText = Annotated[Text | None, BeforeValidator(blank_to_none)]
+OptionalSecret = Annotated[SecretStr | None, BeforeValidator(blank_to_none)]
+
+
+def check_timezone(value: str) -> str:
+    """Return value when it names an IANA time zone, else raise ValueError."""
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown timezone '{value}' (use an IANA name such as Europe/London)"
+                         ) from None
+    return value
+
+
+def check_address(value: str) -> str:
+    """Return value when it holds an email address ("a@b" or "Name <a@b>"), else raise."""
+    if "@" not in parseaddr(value)[1]:
+        raise ValueError(f"'{value}' is not an email address")
+    return value.strip()
+
+
+class Model(BaseModel):
+    """A config section: frozen, unknown keys refused, numbers accepted where text is."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", coerce_numbers_to_str=True)
