@@ -228,7 +228,7 @@ def test_digest_missed_while_down_is_sent_once_on_return(
     run_with_service(config, clock, first_run)
     run_with_service(config, clock, second_run)
     assert sent == [["sent"], [], [], []]
-    assert [p.name for p in (tmp_path / "out").iterdir()] == ["desk-2026-06-10.txt"]
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["desk-2026-06-10T0730.txt"]
     with Store.open(config.database) as store:
         assert store.outbox.last_digest_until("desk") == SLOT
         (delivery,) = store.outbox.deliveries(f"desk:{DAY_BEFORE.isoformat()}:{SLOT.isoformat()}")
@@ -467,4 +467,4 @@ def test_delivery_that_failed_transiently_is_retried_while_running(
 
     run_with_service(config, clock, body)
     assert statuses == [["failed"], ["sent"]]
-    assert [p.name for p in (blocked / "out").iterdir()] == ["desk-2026-06-10.txt"]
+    assert [p.name for p in (blocked / "out").iterdir()] == ["desk-2026-06-10T0730.txt"]
