@@ -3,28 +3,42 @@
 One alert per story per watchlist (store.outbox.record_alert), at most `alert_limit` per
 watchlist per hour; stories beyond the limit are folded into one summary message. Alerts go
 through the same outbox as digests (key `alert:<watchlist>:<story id>`), so they are
-exactly-once too.
+exactly-once too. Articles that later join an alerted story are posted as one reply per poll
+in the alert's Slack thread (key `alert:<watchlist>:<story id>:more:<hash of their urls>`).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TextIO
 
 from slack_sdk import WebClient
 
-from digestbot.config import Config, EmailConfig, SlackConfig, Watchlist
+from digestbot.config import Config, EmailConfig, SlackConfig, SlackDestination, Watchlist
 from digestbot.deliver import Outgoing, Senders, deliver_outgoing
 from digestbot.digest import DigestInput, build_digest
+from digestbot.errors import DigestbotError
 from digestbot.match import Document, match_document, tokenize_document
-from digestbot.records import Article, Digest, DigestStory, DigestTopic, Match, Receipt
+from digestbot.records import (
+    Article,
+    Digest,
+    DigestArticle,
+    DigestStory,
+    DigestTopic,
+    Match,
+    Receipt,
+)
+from digestbot.render import digest_from_dict
 from digestbot.send_email import DEFAULT_DELAYS
 from digestbot.store import Store
 
 ALERT_WINDOW = timedelta(hours=1)
+UPDATE_WINDOW = timedelta(days=2)  # an alert's thread gets new reports for this long
 
 AlertItem = tuple[Watchlist, str, DigestStory]  # (watchlist, topic name, story)
 
@@ -143,3 +157,62 @@ def send_alerts_for_stories(config: Config, store: Store, story_ids: Iterable[in
                          templates_dir=config.templates_dir, now=now,
                          console_stream=console_stream,
                          slack_client_factory=slack_client_factory, retry_delays=retry_delays)
+
+
+def send_alert_updates(config: Config, store: Store, joined: Iterable[tuple[int, str]], *,
+                       now: Callable[[], datetime],
+                       slack_client_factory: Callable[[SlackConfig], WebClient] | None = None,
+                       retry_delays: Sequence[float] = DEFAULT_DELAYS) -> list[Receipt]:
+    """Take (story id, article url) for articles that joined older stories; post them in the
+    Slack threads of those stories' alerts (one reply per story and poll); return Receipts."""
+    new_urls: dict[int, list[str]] = {}
+    for story_id, url in joined:
+        new_urls.setdefault(story_id, []).append(url)
+    if not new_urls:
+        return []
+    senders = Senders(config.slack, config.email, config.templates_dir, now,
+                      slack_client_factory=slack_client_factory, retry_delays=retry_delays)
+    at = now()
+    receipts: list[Receipt] = []
+    for wl in config.watchlists:
+        channels = {d.label: d for d in wl.alert_destinations if isinstance(d, SlackDestination)}
+        if not channels or not any(t.alert for t in wl.topics):
+            continue
+        for story_id in sorted(store.outbox.alerted_stories(wl.name, new_urls,
+                                                            since=at - UPDATE_WINDOW)):
+            key = f"alert:{wl.name}:{story_id}"
+            threads = {d.destination: d.remote_ref for d in store.outbox.deliveries(key)
+                       if d.status == "sent" and d.remote_ref and d.destination in channels}
+            alert = _read_alert(store, key)
+            articles = [a for a in store.articles_by_url(new_urls[story_id])
+                        if wl.includes_feed(a.feed_url)]
+            if not threads or alert is None or not articles:
+                continue
+            update = alert_update(alert, articles, at=at)
+            urls = "\n".join(sorted(a.url for a in articles))
+            item = Outgoing(f"{key}:more:{hashlib.sha256(urls.encode()).hexdigest()[:16]}",
+                            "alert_update", update, threads)
+            receipts.extend(deliver_outgoing(item, [channels[label] for label in threads],
+                                             store=store, senders=senders))
+    return receipts
+
+
+def _read_alert(store: Store, key: str) -> Digest | None:
+    """Take an alert's outbox key; return the alert as sent, or None if it is not readable."""
+    row = store.outbox.get_digest(key)
+    try:
+        alert = None if row is None else digest_from_dict(json.loads(row.payload))
+    except (DigestbotError, ValueError):
+        return None
+    return alert if alert is not None and alert.topics and alert.topics[0].stories else None
+
+
+def alert_update(alert: Digest, articles: Sequence[Article], *, at: datetime) -> Digest:
+    """Take a sent alert and articles that joined its story since; return the update: the
+    alert's story and topic with those articles only."""
+    topic = alert.topics[0]
+    story = replace(topic.stories[0], quotes=(), articles=tuple(
+        DigestArticle(title=a.title, url=a.url, source=a.source, published=a.published)
+        for a in articles))
+    return replace(alert, since=min(a.first_seen for a in articles), until=at, generated_at=at,
+                   topics=(DigestTopic(topic.name, (story,)),))

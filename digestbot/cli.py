@@ -119,11 +119,12 @@ def cmd_poll(args: argparse.Namespace) -> int:
         for failed in report.failed:
             print(f"  failed {failed.url}: {failed.error}")
         receipts = []
-        if report.new_stories and not args.no_alerts:
-            from digestbot.alerts import send_alerts_for_stories
+        if (report.new_stories or report.joined) and not args.no_alerts:
+            from digestbot.alerts import send_alert_updates, send_alerts_for_stories
             from digestbot.pipeline import utcnow
 
             receipts = send_alerts_for_stories(config, store, report.new_stories, now=utcnow)
+            receipts += send_alert_updates(config, store, report.joined, now=utcnow)
     for r in receipts:
         print(f"alert {r.destination}: {r.status}{' (' + r.detail + ')' if r.detail else ''}")
     return 0 if all(r.status in ("sent", "skipped") for r in receipts) else 1

@@ -13,8 +13,8 @@ import logging
 import os
 import sys
 import tempfile
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TextIO
@@ -62,8 +62,10 @@ class Outgoing:
     """One thing to deliver: a digest or an alert, under its outbox key."""
 
     key: str
-    kind: str  # "digest", "alert" or "alert_summary"
+    kind: str  # "digest", "alert", "alert_summary" or "alert_update"
     digest: Digest
+    # Slack destination label -> ts of the message this one replies to (alert updates).
+    threads: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +97,9 @@ def deliver_digest(digest: Digest, destinations: Iterable[Destination], *, store
 def deliver_outgoing(item: Outgoing, destinations: Iterable[Destination], *, store: Store,
                      senders: Senders, force: bool = False) -> list[Receipt]:
     """Save the item's payload (JSON) first, then deliver it to each destination."""
-    payload = json.dumps({"kind": item.kind, **digest_to_dict(item.digest)}, ensure_ascii=False)
+    payload = json.dumps({"kind": item.kind, **({"threads": dict(item.threads)} if item.threads
+                                                else {}), **digest_to_dict(item.digest)},
+                         ensure_ascii=False)
     # Alerts are filed under "alert:<watchlist>" so they never move the watchlist's
     # outbox.last_digest_until, which decides the next digest's period.
     owner = item.digest.watchlist if item.kind == "digest" else f"alert:{item.digest.watchlist}"
@@ -199,7 +203,7 @@ def send_slack(item: Outgoing, dest: SlackDestination, *, senders: Senders,
                                      label=dest.label)
     client = (senders.slack_client_factory or make_slack_client)(config)
     return post_slack_messages(client, dest.channel, messages, key=item.key, label=dest.label,
-                               recover=recover)
+                               recover=recover, reply_to=item.threads.get(dest.label))
 
 
 def notify_ops(item: Outgoing, label: str, reason: str, *, senders: Senders) -> None:
@@ -288,7 +292,10 @@ def resume_deliveries(store: Store, *, slack: SlackConfig | None, email: EmailCo
             if dest is None:
                 raise DigestbotError(f"outbox: destination {label!r} is not understood")
             data = json.loads(row.payload)
-            item = Outgoing(key, str(data.get("kind", "digest")), digest_from_dict(data))
+            threads = data.get("threads")
+            item = Outgoing(key, str(data.get("kind", "digest")), digest_from_dict(data),
+                            {str(k): str(v) for k, v in threads.items()}
+                            if isinstance(threads, dict) else {})
         except (DigestbotError, ValueError) as err:
             store.outbox.mark_delivery(key, label, "failed", now=now(), detail=str(err))
             receipts.append(Receipt(key, label, "failed", str(err)))

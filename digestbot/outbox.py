@@ -6,7 +6,7 @@ write is one short transaction and unique keys decide what is new.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -151,6 +151,18 @@ class Outbox:
                 watchlist=watchlist, story_id=story_id, created_at=now
             ).returning(alerts.c.story_id)).first()
         return added is not None
+
+    def alerted_stories(self, watchlist: str, story_ids: Iterable[int], *,
+                        since: datetime) -> set[int]:
+        """Take a watchlist, story ids and a time; return those stories alerted there since."""
+        wanted = sorted(set(story_ids))
+        found: set[int] = set()
+        with self._transaction("read alerts", write=False) as conn:
+            for start in range(0, len(wanted), 500):
+                found.update(conn.execute(select(alerts.c.story_id).where(
+                    alerts.c.watchlist == watchlist, alerts.c.created_at >= since,
+                    alerts.c.story_id.in_(wanted[start:start + 500]))).scalars())
+        return found
 
     def count_alerts(self, watchlist: str, since: datetime) -> int:
         """Take a watchlist and time and return how many alerts it got since then."""

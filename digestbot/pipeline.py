@@ -72,6 +72,8 @@ class PollReport:
     articles: tuple[Article, ...]
     matches: tuple[Match, ...]
     new_stories: tuple[int, ...]
+    # (story id, article url): articles that joined a story placed before this poll.
+    joined: tuple[tuple[int, str], ...] = ()
 
     @property
     def failed(self) -> tuple[FeedReport, ...]:
@@ -114,7 +116,7 @@ async def poll(config: Config, store: Store, *, client: httpx.AsyncClient | None
                                  max_connections=config.fetch.concurrency)
     articles: list[Article] = []
     matches: list[Match] = []
-    stories: list[int] = []
+    placed = Placed([], [])
     reports: list[FeedReport] = []
     # One read and one write for the feeds' bookkeeping instead of one per feed: a repeat poll
     # of unchanged feeds is then mostly waiting on the network.
@@ -162,13 +164,14 @@ async def poll(config: Config, store: Store, *, client: httpx.AsyncClient | None
                           if a.url in readings else match_article(a, config.watchlists))])
             described = {a.url: _features_at(readings[a.url].features, a.when)
                          for a in todo if a.url in readings}
-            stories = place_articles(todo, store, index, now=now(), described=described)
+            placed = place_articles(todo, store, index, now=now(), described=described)
     finally:
         if own_client:
             await http.aclose()
     if index is not None:
         index.prune(now())
-    return PollReport(tuple(reports), tuple(articles), tuple(matches), tuple(stories))
+    return PollReport(tuple(reports), tuple(articles), tuple(matches), tuple(placed.created),
+                      tuple(placed.joined))
 
 
 async def _poll_feed(feed: FeedConfig, config: Config, store: Store, client: httpx.AsyncClient,
@@ -401,12 +404,20 @@ def _articles_to_place(new: list[Article], config: Config, store: Store, *,
     return [*store.articles_by_url(list(unplaced)), *own]
 
 
+class Placed(NamedTuple):
+    """What placing a batch of articles did."""
+
+    created: list[int]  # the ids of the stories started
+    joined: list[tuple[int, str]]  # (story id, article url) for stories that existed before
+
+
 def place_articles(batch: list[Article], store: Store, index: StoryIndex, *, now: datetime,
-                   described: Mapping[str, ArticleFeatures] | None = None) -> list[int]:
+                   described: Mapping[str, ArticleFeatures] | None = None) -> Placed:
     """Take stored articles in order (and the features of those already described, by url);
     join each to its story or start one, store all that in one transaction, and return the
-    ids of the stories started."""
+    stories started and the articles that joined older ones."""
     placements: list[tuple[str, int]] = []
+    joined: list[tuple[int, str]] = []
     provisional = 0  # stories started here get negative ids until the store numbers them
     for article in batch:
         features = (described or {}).get(article.url)
@@ -414,6 +425,8 @@ def place_articles(batch: list[Article], store: Store, index: StoryIndex, *, now
         if story_id is None:
             provisional -= 1
             story_id = provisional
+        elif story_id > 0:
+            joined.append((story_id, article.url))
         index.add(story_id, article, features)
         placements.append((article.url, story_id))
     try:
@@ -423,7 +436,7 @@ def place_articles(batch: list[Article], store: Store, index: StoryIndex, *, now
         index.discard(list(range(provisional, 0)))
         raise
     index.relabel(renamed)
-    return created
+    return Placed(created, joined)
 
 
 def make_digest(config: Config, store: Store, watchlist: Watchlist, *, now: datetime,

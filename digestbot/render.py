@@ -1,7 +1,7 @@
 """Render a Digest with Jinja2 templates: text, markdown, HTML email, JSON (pure).
 
 Every template gets the same context: `digest` (the Digest record), `max_quotes`, `tz` (the
-digest's timezone name) and `kind` ("digest", "alert" or "alert_summary"); see
+digest's timezone name) and `kind` (one of KINDS); see
 templates/README.md. Slack blocks are built in `slack_blocks.py` from the same templates.
 """
 
@@ -28,9 +28,10 @@ from digestbot.errors import DigestbotError
 from digestbot.records import Digest, DigestArticle, DigestStory, DigestTopic, StoryQuote
 
 FORMATS = ("text", "markdown", "html", "json")
-KINDS = ("digest", "alert", "alert_summary")
+KINDS = ("digest", "alert", "alert_summary", "alert_update")
 
-# (kind family, format) -> template name; alert_summary shares the alert templates.
+# (kind family, format) -> template name; alert_summary and alert_update share the alert
+# templates.
 _TEMPLATES: Mapping[tuple[str, str], str] = {
     ("digest", "text"): "digest.txt.j2",
     ("digest", "markdown"): "digest.md.j2",

@@ -65,17 +65,21 @@ def slack_failure(label: str, exc: Exception) -> DeliveryError:
 
 
 def post_slack_messages(client: WebClient, channel: str, messages: Sequence[dict[str, Any]], *,
-                        key: str, label: str, recover: bool = False) -> str:
-    """Post the messages (follow-ups in the thread of the first); returns the first's ts.
+                        key: str, label: str, recover: bool = False,
+                        reply_to: str | None = None) -> str:
+    """Post the messages (follow-ups in the thread of the first, or all of them in the thread
+    of `reply_to`); returns the first's ts.
 
     With `recover`, parts of this digest already in the channel are found and not posted again.
     """
-    thread_ts: str | None = None
+    thread_ts: str | None = reply_to
     posted: dict[int, str] = {}
+    first_ts: str | None = None
     if recover:
-        found = find_posted_parts(client, channel, key)
+        found = find_posted_parts(client, channel, key, thread=reply_to)
         if found is not None:
-            thread_ts, posted = found
+            first_ts, posted = found
+            thread_ts = reply_to or first_ts
             log.warning("slack delivery resumed", extra={"digest_key": key, "destination": label,
                                                          "parts_found": len(posted)})
     try:
@@ -84,15 +88,16 @@ def post_slack_messages(client: WebClient, channel: str, messages: Sequence[dict
                 continue
             response = client.chat_postMessage(
                 channel=channel, text=message["text"], blocks=message["blocks"],
-                thread_ts=thread_ts if part > 0 else None, unfurl_links=False,
+                thread_ts=thread_ts if part > 0 or reply_to else None, unfurl_links=False,
                 unfurl_media=False,
                 metadata={"event_type": EVENT_TYPE,
                           "event_payload": {"digest_key": key, "part": part}})
             if part == 0:
-                thread_ts = str(response["ts"])
+                first_ts = str(response["ts"])
+                thread_ts = reply_to or first_ts
     except (SlackClientError, OSError, http.client.HTTPException) as exc:
         raise slack_failure(label, exc) from exc
-    return thread_ts or ""
+    return first_ts or ""
 
 
 def resolve_channel_id(client: WebClient, channel: str) -> str | None:
@@ -120,29 +125,35 @@ def _part_of(message: dict[str, Any], key: str) -> int | None:
     return int(payload.get("part", 0))
 
 
-def find_posted_parts(client: WebClient, channel: str,
-                      key: str) -> tuple[str, dict[int, str]] | None:
-    """Look in the channel for parts of this digest already posted: (first ts, {part: ts})."""
+def find_posted_parts(client: WebClient, channel: str, key: str, *,
+                      thread: str | None = None) -> tuple[str, dict[int, str]] | None:
+    """Look in the channel (or in the thread of `thread`) for parts of this digest already
+    posted: (first ts, {part: ts})."""
     try:
         channel_id = resolve_channel_id(client, channel)
         if channel_id is None:
             log.warning("slack recovery: channel not listed; posting again",
                         extra={"channel": channel, "digest_key": key})
             return None
-        history = client.conversations_history(channel=channel_id, include_all_metadata=True,
-                                               limit=50)
-        first = next((m for m in history.get("messages") or [] if _part_of(m, key) == 0), None)
-        if first is None:
-            return None
-        ts = str(first["ts"])
+        ts = thread
+        if ts is None:
+            history = client.conversations_history(channel=channel_id,
+                                                   include_all_metadata=True, limit=50)
+            first = next((m for m in history.get("messages") or []
+                          if _part_of(m, key) == 0), None)
+            if first is None:
+                return None
+            ts = str(first["ts"])
         replies = client.conversations_replies(channel=channel_id, ts=ts,
                                                include_all_metadata=True, limit=200)
-        parts = {0: ts}
+        parts: dict[int, str] = {} if thread else {0: ts}
         for message in replies.get("messages") or []:
             part = _part_of(message, key)
             if part is not None:
                 parts.setdefault(part, str(message["ts"]))
-        return ts, parts
+        if 0 not in parts:
+            return None
+        return parts[0], parts
     except (SlackClientError, OSError, http.client.HTTPException) as exc:
         # Without history access we cannot tell; posting again beats losing the digest.
         log.warning("slack recovery: history unavailable; posting again",

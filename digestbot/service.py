@@ -28,7 +28,7 @@ from apscheduler.schedulers.base import STATE_RUNNING
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from digestbot.alerts import send_alerts_for_stories
+from digestbot.alerts import send_alert_updates, send_alerts_for_stories
 from digestbot.config import Config, FeedConfig, load_config
 from digestbot.deliver import deliver_digest, resume_deliveries
 from digestbot.errors import ConfigError, DigestbotError
@@ -274,19 +274,23 @@ class Service:
         task.add_done_callback(self.inflight.discard)
 
     async def send_alerts(self, report: PollReport) -> list[Receipt]:
-        """Take a poll report; send alerts for its new stories; return the receipts."""
-        if not report.new_stories:
+        """Take a poll report; send alerts for its new stories and post the articles that
+        joined alerted stories in the alerts' threads; return the receipts."""
+        if not report.new_stories and not report.joined:
             return []
         try:
             async with self.delivery_lock:
                 receipts = await asyncio.to_thread(
                     send_alerts_for_stories, self.config, self.store, report.new_stories,
                     now=self.clock, console_stream=self.console_stream)
+                receipts += await asyncio.to_thread(
+                    send_alert_updates, self.config, self.store, report.joined, now=self.clock)
         except DigestbotError as err:
             log.error("alerts failed", extra={"reason": str(err)})
             return []
         for key in {r.digest_key for r in receipts if r.status == "sent"}:
-            self.metrics.count_alert(key.split(":")[1] if key.count(":") >= 2 else key)
+            if ":more:" not in key:  # a reply in an alert's thread is not another alert
+                self.metrics.count_alert(key.split(":")[1] if key.count(":") >= 2 else key)
         return receipts
 
     # --- digests --------------------------------------------------------------------------

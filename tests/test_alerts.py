@@ -12,7 +12,7 @@ from fake_slack import FakeSlackServer
 from pydantic import SecretStr
 from test_render import make_story
 
-from digestbot.alerts import alert_stories, send_alerts_for_stories
+from digestbot.alerts import alert_stories, send_alert_updates, send_alerts_for_stories
 from digestbot.config import (
     ConsoleDestination,
     FileDestination,
@@ -233,3 +233,97 @@ topics:
     closed = Store.open(f"sqlite:///{tmp_path / 'closed.db'}")
     closed.close()  # any read of the stories would fail
     assert send_alerts_for_stories(config, closed, [1, 2, 3], now=Clock(NOW)) == []
+
+
+def update_config(tmp_path: Path, slack: FakeSlackServer) -> Any:
+    """The config of watchlist(): castrena-desk alerting Border stories to Slack #desk."""
+    (tmp_path / "watchlists").mkdir()
+    (tmp_path / "digestbot.yaml").write_text(f"""
+timezone: Europe/London
+database: sqlite:///unused.db
+feeds:
+  - url: https://velmora.example.org/feed.rss
+  - url: https://castrena.example.org/feed.rss
+slack:
+  token: xoxb-test-token
+  base_url: {slack.fake.base_url}
+email:
+  host: 127.0.0.1
+  sender: Digest Bot <digest@example.org>
+watchlists_dir: watchlists
+""")
+    (tmp_path / "watchlists" / "castrena-desk.yaml").write_text("""
+deliver:
+  - slack: {channel: "#desk"}
+  - email: {to: [desk@example.org]}
+topics:
+  - name: Border
+    query: border
+    alert: true
+""")
+    return load_config(tmp_path / "digestbot.yaml")
+
+
+def join_story(store: Store, story_id: int, n: int, title: str) -> tuple[int, str]:
+    """Store a later report and put it in the story; return (story id, its url)."""
+    url = f"https://castrena.example.org/report/{n}"
+    store.add_article(Article(url=url, link=url, guid=None,
+                              feed_url="https://castrena.example.org/feed.rss",
+                              source="Castrena Herald", title=title,
+                              text="More guards were sent to the border.", published=NOW,
+                              first_seen=NOW + timedelta(minutes=n)))
+    store.assign_story(url, story_id)
+    return story_id, url
+
+
+def test_later_reports_are_posted_once_in_the_alert_thread(
+        tmp_path: Path, store: Store, slack: FakeSlackServer) -> None:
+    config = update_config(tmp_path, slack)
+    [story] = stories(store, 1)
+    run([(config.watchlists[0], "Border", story)], store, slack, Clock(NOW))
+    [alert] = slack.fake.all_messages()
+    joined = [join_story(store, story.id, 1, "Velmora sends <!channel> more guards & dogs")]
+    receipts = send_alert_updates(config, store, joined, now=Clock(NOW + timedelta(minutes=20)),
+                                  retry_delays=(0.01,))
+    # Slack only: a thread reply is no news for an inbox.
+    assert [(r.destination, r.status) for r in receipts] == [("slack:#desk", "sent")]
+    assert receipts[0].digest_key.startswith(f"alert:castrena-desk:{story.id}:more:")
+    [_, reply] = slack.fake.all_messages()
+    assert reply["thread_ts"] == alert["ts"]
+    [body] = texts(slack)[1:]
+    assert body == (":heavy_plus_sign: *1 more report* on this story:\n"
+                    "• <https://castrena.example.org/report/1|Velmora sends &lt;!channel&gt; "
+                    "more guards &amp; dogs> — Castrena Herald")
+    assert reply["text"] == f"castrena-desk: more on {story.headline}"
+    # The same articles again (a re-run of the poll's last step) post nothing.
+    again = send_alert_updates(config, store, joined, now=Clock(NOW + timedelta(minutes=21)))
+    assert [r.status for r in again] == ["skipped"]
+    assert len(slack.fake.all_messages()) == 2
+
+
+def test_no_thread_reply_for_unalerted_or_old_alerts(tmp_path: Path, store: Store,
+                                                     slack: FakeSlackServer) -> None:
+    config = update_config(tmp_path, slack)
+    alerted, quiet = stories(store, 2)
+    run([(config.watchlists[0], "Border", alerted)], store, slack, Clock(NOW))
+    assert send_alert_updates(config, store, [join_story(store, quiet.id, 1, "Quiet one")],
+                              now=Clock(NOW + timedelta(hours=1))) == []
+    late = join_story(store, alerted.id, 2, "Three days on")
+    assert send_alert_updates(config, store, [late], now=Clock(NOW + timedelta(days=3))) == []
+    assert len(slack.fake.all_messages()) == 1
+
+
+def test_thread_reply_left_sending_by_a_crash_is_found_not_posted_again(
+        tmp_path: Path, store: Store, slack: FakeSlackServer) -> None:
+    config = update_config(tmp_path, slack)
+    [story] = stories(store, 1)
+    run([(config.watchlists[0], "Border", story)], store, slack, Clock(NOW))
+    joined = [join_story(store, story.id, 1, "Border post reopens")]
+    [receipt] = send_alert_updates(config, store, joined, now=Clock(NOW))
+    # As if the process died after Slack took the reply but before the outbox heard of it.
+    store.outbox.mark_delivery(receipt.digest_key, "slack:#desk", "sending", now=NOW)
+    [resumed] = resume_deliveries(store, slack=config.slack, email=None, templates_dir=None,
+                                  now=Clock(NOW), watchlists=config.watchlists)
+    assert (resumed.digest_key, resumed.status) == (receipt.digest_key, "sent")
+    assert len(slack.fake.all_messages()) == 2
+    assert slack.fake.calls("conversations.replies")

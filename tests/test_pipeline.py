@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from conftest import LocalServer, Response
+from fake_slack import FakeSlackServer
 
 from digestbot.cli import main
 from digestbot.config import Config, load_config
@@ -247,6 +248,36 @@ def test_cli_poll_alerts_each_new_story_of_an_alert_topic_once(
     assert "apple harvest" not in out.split("new stories")[1]  # not an alert topic
     assert main(["--config", str(path), "poll"]) == 0
     assert "alert" not in capsys.readouterr().out
+
+
+def test_cli_poll_posts_later_reports_in_the_alert_thread_once(
+        site: LocalServer, tmp_path: Path, slack: FakeSlackServer,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    path = write_config(tmp_path, site)
+    path.write_text(path.read_text() + f"slack:\n  token: xoxb-test-token\n"
+                    f"  base_url: {slack.fake.base_url}\n", encoding="utf-8")
+    wl = tmp_path / "watchlists" / "islands.yaml"
+    wl.write_text(wl.read_text().replace("  - console: {}\n", "  - slack: {channel: '#desk'}\n")
+                  .replace("'ferry OR ferries OR harbour'\n",
+                           "'ferry OR ferries OR harbour'\n    alert: true\n"), encoding="utf-8")
+    courier = site.routes["/courier.rss"]
+    site.routes["/courier.rss"] = Response(rss(site, []))  # the courier has not reported yet
+    assert main(["--config", str(path), "poll"]) == 0
+    [alert] = slack.fake.all_messages()
+    assert "Storm halts Tollan ferry to Brisk" in alert["text"]
+    site.routes["/courier.rss"] = courier
+    assert main(["--config", str(path), "poll"]) == 0
+    assert "alert slack:#desk: sent" in capsys.readouterr().out
+    [_, reply] = slack.fake.all_messages()
+    assert reply["thread_ts"] == alert["ts"]
+    assert reply["text"] == "islands: more on Storm halts Tollan ferry to Brisk"
+    [body] = [b["text"]["text"] for b in reply["blocks"] if b["type"] == "section"]
+    assert body.startswith(":heavy_plus_sign: *1 more report* on this story:")
+    assert f"<{site.url('/courier/brisk')}|Brisk islanders cut off as storm wrecks harbour wall>" \
+           " — Island Courier" in body
+    assert "gazette/ferry" not in body  # the syndicated copy is the alerted article itself
+    assert main(["--config", str(path), "poll"]) == 0  # nothing new: nothing posted
+    assert len(slack.fake.all_messages()) == 2
 
 
 def _exit_worker() -> None:
