@@ -385,6 +385,12 @@ def test_alert_once_per_story_and_watchlist(store: Store) -> None:
     assert store.outbox.count_alerts("harbour", NOW) == 2
     assert store.outbox.count_alerts("harbour", NOW + timedelta(minutes=1)) == 1
     assert store.outbox.count_alerts("inland", NOW - timedelta(days=1)) == 0
+    assert store.outbox.alerted_stories("harbour", [second, first, 999], since=NOW) == {
+        first, second}
+    assert store.outbox.alerted_stories("harbour", [first, second],
+                                        since=NOW + timedelta(minutes=1)) == {second}
+    assert store.outbox.alerted_stories("coast", [second], since=NOW) == set()
+    assert store.outbox.alerted_stories("harbour", [], since=NOW) == set()
 
 
 def test_feeds_articles_are_stored_in_the_feeds_order_with_their_polls(store: Store) -> None:
