@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 from conftest import LocalServer, Response
+from fake_slack import FakeSlackServer
 
 from digestbot.config import Config, load_config
 from digestbot.fetch import make_client
@@ -164,6 +165,38 @@ def test_failing_feed_backs_off_then_recovers_by_itself(
     run_with_service(config, clock, body)
     assert waits == [10 * MIN, 20 * MIN, 40 * MIN, 10 * MIN, 10 * MIN]
     assert messages(service_log, "feed recovered") == 1
+
+
+def test_alert_then_a_later_report_in_its_thread_counted_as_one_alert(
+        tmp_path: Path, server: LocalServer, slack: FakeSlackServer) -> None:
+    first = datetime(2026, 5, 1, 11, tzinfo=UTC)
+    later = ("Brisk cut off as storm breaks Tollan harbour wall",
+             "Waves broke the harbour wall at Tollan and the ferry to Brisk was suspended. "
+             "\"We will not sail until the wall is safe,\" said harbour master Edith Grune.")
+    server.routes["/feed.xml"] = Response(rss([(*FERRY, first)]))
+    url = server.url("/feed.xml")
+    write_config(tmp_path, [url])
+    with (tmp_path / "digestbot.yaml").open("a", encoding="utf-8") as out:
+        out.write(f"slack: {{token: xoxb-test-token, base_url: '{slack.fake.base_url}'}}\n")
+    write_watchlist(tmp_path, "07:30", "deliver:\n  - slack: {channel: '#desk'}\n"
+                    "topics:\n  - {name: Ferries, query: 'ferry OR harbour', alert: true}\n")
+    config = load_config(tmp_path / "digestbot.yaml")
+    clock = Clock(first + timedelta(hours=1))
+
+    async def body(service: Service) -> None:
+        await service.poll_feed(url)
+        server.routes["/feed.xml"] = Response(rss([(*FERRY, first),
+                                                   (*later, first + timedelta(minutes=30))]))
+        clock.now += timedelta(minutes=10)
+        await service.poll_feed(url)
+        assert 'digestbot_alerts_total{watchlist="desk"} 1' in service.metrics_text()
+
+    run_with_service(config, clock, body)
+    alert, reply = slack.fake.all_messages()
+    assert alert["text"] == "desk alert: Ferry to Brisk suspended after storm"
+    assert reply["thread_ts"] == alert["ts"]
+    assert "|Brisk cut off as storm breaks Tollan harbour wall> — Tollan Courier" in (
+        reply["blocks"][0]["text"]["text"])
 
 
 def test_feed_failing_for_a_day_is_reported_once_a_day(
