@@ -5,6 +5,8 @@ watchlist per hour; stories beyond the limit are folded into one summary message
 through the same outbox as digests (key `alert:<watchlist>:<story id>`), so they are
 exactly-once too. Articles that later join an alerted story are posted as one reply per poll
 in the alert's Slack thread (key `alert:<watchlist>:<story id>:more:<hash of their urls>`).
+Like alerts, replies are decided at the end of the poll that brought the articles: a poll that
+dies before then posts none for them, and a story whose alert did not reach Slack gets none.
 """
 
 from __future__ import annotations
@@ -78,7 +80,7 @@ def alert_watchlist(watchlist: Watchlist, items: Sequence[AlertItem], *, store: 
         return []
     earlier = store.outbox.count_alerts(watchlist.name, at - ALERT_WINDOW) - len(fresh)
     room = max(0, watchlist.alert_limit - earlier)
-    destinations = watchlist.alert_deliver or watchlist.deliver
+    destinations = watchlist.alert_destinations
     zone = watchlist.timezone or "UTC"
     receipts: list[Receipt] = []
     for topic, story in fresh[:room]:
@@ -168,8 +170,8 @@ def send_alert_updates(config: Config, store: Store, joined: Iterable[tuple[int,
     new_urls: dict[int, list[str]] = {}
     for story_id, url in joined:
         new_urls.setdefault(story_id, []).append(url)
-    if not new_urls:
-        return []
+    if not new_urls or config.slack is None or config.slack.token is None:
+        return []  # threads need the Web API; a webhook cannot post in one
     senders = Senders(config.slack, config.email, config.templates_dir, now,
                       slack_client_factory=slack_client_factory, retry_delays=retry_delays)
     at = now()

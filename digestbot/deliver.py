@@ -196,6 +196,9 @@ def send_slack(item: Outgoing, dest: SlackDestination, *, senders: Senders,
     if config is None or (config.token is None and config.webhook_url is None):
         raise DeliveryError(dest.label, "slack: no token or webhook_url configured",
                             permanent=True)
+    if item.threads and config.token is None:
+        raise DeliveryError(dest.label, "slack: a reply in a thread needs a token (a webhook "
+                            "cannot post in threads)", permanent=True)
     messages = slack_messages(item.digest, templates_dir=senders.templates_dir, kind=item.kind)
     if config.token is None and config.webhook_url is not None:
         # A webhook cannot be searched, so a crash mid-send can repeat it (at least once).

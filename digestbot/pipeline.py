@@ -417,7 +417,6 @@ def place_articles(batch: list[Article], store: Store, index: StoryIndex, *, now
     join each to its story or start one, store all that in one transaction, and return the
     stories started and the articles that joined older ones."""
     placements: list[tuple[str, int]] = []
-    joined: list[tuple[int, str]] = []
     provisional = 0  # stories started here get negative ids until the store numbers them
     for article in batch:
         features = (described or {}).get(article.url)
@@ -425,18 +424,18 @@ def place_articles(batch: list[Article], store: Store, index: StoryIndex, *, now
         if story_id is None:
             provisional -= 1
             story_id = provisional
-        elif story_id > 0:
-            joined.append((story_id, article.url))
         index.add(story_id, article, features)
         placements.append((article.url, story_id))
     try:
-        renamed, created = store.place_articles(placements, now=now)
+        stored = store.place_articles(placements, now=now)
     except BaseException:
         # Unstored stories must not be joined later; their articles are placed again next poll.
         index.discard(list(range(provisional, 0)))
         raise
-    index.relabel(renamed)
-    return Placed(created, joined)
+    index.relabel(stored.renamed)
+    started = set(stored.created)
+    return Placed(stored.created, [(story_id, url) for url, story_id in stored.placed.items()
+                                   if story_id not in started])
 
 
 def make_digest(config: Config, store: Store, watchlist: Watchlist, *, now: datetime,

@@ -35,6 +35,7 @@ EVENT_TYPE = "digestbot_digest"
 TRANSIENT_ERRORS = frozenset({"ratelimited", "rate_limited", "internal_error", "fatal_error",
                               "service_unavailable", "request_timeout", "team_added_to_org"})
 _CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]+$")
+MAX_REPLY_PAGES = 100  # a thread is searched this far (Slack may page as few as 15 messages)
 
 
 def make_retry_handlers(*, retries: int = 2, backoff: float = 0.5) -> list[RetryHandler]:
@@ -144,13 +145,19 @@ def find_posted_parts(client: WebClient, channel: str, key: str, *,
             if first is None:
                 return None
             ts = str(first["ts"])
-        replies = client.conversations_replies(channel=channel_id, ts=ts,
-                                               include_all_metadata=True, limit=200)
         parts: dict[int, str] = {} if thread else {0: ts}
-        for message in replies.get("messages") or []:
-            part = _part_of(message, key)
-            if part is not None:
-                parts.setdefault(part, str(message["ts"]))
+        cursor: str | None = None
+        for _page in range(MAX_REPLY_PAGES):
+            # Oldest first: in a long alert thread this digest's parts are on the last pages.
+            replies = client.conversations_replies(channel=channel_id, ts=ts, cursor=cursor,
+                                                   include_all_metadata=True, limit=200)
+            for message in replies.get("messages") or []:
+                part = _part_of(message, key)
+                if part is not None:
+                    parts.setdefault(part, str(message["ts"]))
+            cursor = (replies.get("response_metadata") or {}).get("next_cursor") or None
+            if not cursor:
+                break
         if 0 not in parts:
             return None
         return parts[0], parts

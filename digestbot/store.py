@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     Connection,
@@ -90,6 +90,14 @@ class FeedWrite:
     last_modified: str | None
     content_hash: str | None
     title: str | None = None
+
+
+class Placement(NamedTuple):
+    """What `Store.place_articles` stored."""
+
+    renamed: dict[int, int]  # each negative (provisional) id -> its real story id
+    created: list[int]  # the ids of the stories started, in order
+    placed: dict[str, int]  # article url -> story id, for the articles this call placed
 
 
 class Store:
@@ -397,14 +405,13 @@ class Store:
                 raise StoreError(f"store: assign story failed: unknown article {article_url}")
 
     def place_articles(self, placements: Sequence[tuple[str, int]], *,
-                       now: datetime) -> tuple[dict[int, int], list[int]]:
+                       now: datetime) -> Placement:
         """Take (article url, story id) pairs, a negative id standing for a story to start
-        (with its first article), and store them all in one transaction; return each
-        negative id's real story id and the ids of the stories created, in order. An article
-        already in a story keeps it, and a story to start whose first article already has one
-        becomes that story."""
+        (with its first article), and store them all in one transaction; return what was
+        stored (see Placement). An article already in a story keeps it, and a story to start
+        whose first article already has one becomes that story."""
         if not placements:
-            return {}, []
+            return Placement({}, [], {})
         with self._transaction(f"place {len(placements)} articles", write=True) as conn:
             rows = _placement_rows(conn, [url for url, _ in placements])
             wanted = sorted({sid for _, sid in placements if sid >= 0})
@@ -439,7 +446,10 @@ class Store:
                 conn.execute(update(articles).where(articles.c.id == bindparam("article_id"))
                              .values(story_id=bindparam("story_id")),
                              [{"article_id": a, "story_id": s} for a, s in updates.items()])
-        return renamed, created
+        # Another process may have placed some of these first: report what this call stored.
+        ids = {url: article_id for url, (article_id, _) in rows.items()}
+        placed = {url: updates[ids[url]] for url, _ in placements if ids[url] in updates}
+        return Placement(renamed, created, placed)
 
     def story_id_of(self, article_url: str) -> int | None:
         """Take an article url and return its story id, or None if unknown or unassigned."""

@@ -222,7 +222,8 @@ class Watchlist(Model):
     timezone: str | None = None  # load_config fills in Config.timezone when absent
     digest: DigestSettings = DigestSettings()
     deliver: tuple[DestinationItem, ...] = Field(min_length=1)
-    alert_deliver: tuple[DestinationItem, ...] | None = None  # None: alerts go to `deliver`
+    # None: alerts go to `deliver`
+    alert_deliver: tuple[DestinationItem, ...] | None = Field(default=None, min_length=1)
     alert_limit: int = Field(default=5, ge=0)  # alerts per hour for this watchlist
     feeds: tuple[str, ...] | None = None  # feed URLs (names are resolved by load_config)
     topics: tuple[Topic, ...] = Field(min_length=1)

@@ -48,6 +48,7 @@ class FakeSlack:
     requests: list[SlackRequest] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
     token: str = "xoxb-test-token"
+    replies_page: int | None = None  # most messages one conversations.replies page returns
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _clock: int = 1_700_000_000_000
     port: int = 0
@@ -146,9 +147,16 @@ class FakeSlack:
         if not thread:
             return {"ok": False, "error": "thread_not_found"}
         with_meta = str(body.get("include_all_metadata", "")).lower() in ("1", "true")
-        return {"ok": True, "has_more": False, "messages": [
-            dict(m) if with_meta else {k: v for k, v in m.items() if k != "metadata"}
-            for m in thread]}
+        # Oldest first, in pages of `limit` (at most `replies_page`, as Slack caps some apps).
+        size = min(int(body.get("limit", 1000)), self.replies_page or 1000)
+        start = int(body.get("cursor") or 0)
+        page = thread[start:start + size]
+        more = start + size < len(thread)
+        return {"ok": True, "has_more": more,
+                "response_metadata": {"next_cursor": str(start + size) if more else ""},
+                "messages": [dict(m) if with_meta
+                             else {k: v for k, v in m.items() if k != "metadata"}
+                             for m in page]}
 
     def _list(self, body: dict[str, Any]) -> dict[str, Any]:
         return {"ok": True, "channels": [{"id": cid, "name": name}

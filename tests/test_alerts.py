@@ -316,14 +316,35 @@ def test_no_thread_reply_for_unalerted_or_old_alerts(tmp_path: Path, store: Stor
 def test_thread_reply_left_sending_by_a_crash_is_found_not_posted_again(
         tmp_path: Path, store: Store, slack: FakeSlackServer) -> None:
     config = update_config(tmp_path, slack)
+    slack.fake.replies_page = 2  # the thread comes back oldest first, two messages a page
     [story] = stories(store, 1)
     run([(config.watchlists[0], "Border", story)], store, slack, Clock(NOW))
-    joined = [join_story(store, story.id, 1, "Border post reopens")]
-    [receipt] = send_alert_updates(config, store, joined, now=Clock(NOW))
-    # As if the process died after Slack took the reply but before the outbox heard of it.
+    for n in range(1, 5):
+        [receipt] = send_alert_updates(config, store, [join_story(store, story.id, n, f"No. {n}")],
+                                       now=Clock(NOW + timedelta(minutes=n)))
+    # As if the process died after Slack took the last reply but before the outbox heard of it.
     store.outbox.mark_delivery(receipt.digest_key, "slack:#desk", "sending", now=NOW)
     [resumed] = resume_deliveries(store, slack=config.slack, email=None, templates_dir=None,
                                   now=Clock(NOW), watchlists=config.watchlists)
     assert (resumed.digest_key, resumed.status) == (receipt.digest_key, "sent")
-    assert len(slack.fake.all_messages()) == 2
-    assert slack.fake.calls("conversations.replies")
+    assert len(slack.fake.all_messages()) == 5  # the alert and four replies, none twice
+    assert len(slack.fake.calls("conversations.replies")) == 3  # it read to the last page
+
+
+def test_no_thread_replies_through_a_webhook(tmp_path: Path, store: Store,
+                                             slack: FakeSlackServer) -> None:
+    config = update_config(tmp_path, slack)
+    [story] = stories(store, 1)
+    run([(config.watchlists[0], "Border", story)], store, slack, Clock(NOW))
+    hook = config.slack.model_copy(update={"token": None,
+                                           "webhook_url": SecretStr(slack.webhook_url)})
+    joined = [join_story(store, story.id, 1, "Border post reopens")]
+    assert send_alert_updates(config.model_copy(update={"slack": hook}), store, joined,
+                              now=Clock(NOW)) == []
+    # One left pending while the config still had a token is refused, not posted unthreaded.
+    [receipt] = send_alert_updates(config, store, joined, now=Clock(NOW))
+    store.outbox.mark_delivery(receipt.digest_key, "slack:#desk", "pending", now=NOW)
+    [resumed] = resume_deliveries(store, slack=hook, email=None, templates_dir=None,
+                                  now=Clock(NOW), watchlists=config.watchlists)
+    assert resumed.status == "failed" and "needs a token" in resumed.detail
+    assert len(slack.fake.all_messages()) == 2 and slack.webhook_posts == []

@@ -231,6 +231,8 @@ def desk_error(tmp_path: Path, desk: str, main: str = MAIN) -> str:
          "(topics[0] and topics[1])"),
         ("name: vellmark-desk", "name: vellmark-desk\nname: other",
          "TMP/watchlists/desk.yaml:2: name: duplicate key 'name'"),
+        ("name: vellmark-desk", "name: vellmark-desk\nalert_deliver: []",
+         "TMP/watchlists/desk.yaml:2: alert_deliver: needs at least 1 item(s)"),
     ],
 )
 def test_watchlist_errors(tmp_path: Path, old: str, new: str, expected: str) -> None:

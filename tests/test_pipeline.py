@@ -18,9 +18,10 @@ from conftest import LocalServer, Response
 from fake_slack import FakeSlackServer
 
 from digestbot.cli import main
+from digestbot.cluster import StoryIndex
 from digestbot.config import Config, load_config
-from digestbot.pipeline import make_digest, poll
-from digestbot.records import FeedEntry, ParsedFeed
+from digestbot.pipeline import make_digest, place_articles, poll
+from digestbot.records import Article, FeedEntry, ParsedFeed
 from digestbot.store import Store
 from digestbot.workers import Offload, WorkerError, pickle_by_fields, worker_pool
 
@@ -278,6 +279,29 @@ def test_cli_poll_posts_later_reports_in_the_alert_thread_once(
     assert "gazette/ferry" not in body  # the syndicated copy is the alerted article itself
     assert main(["--config", str(path), "poll"]) == 0  # nothing new: nothing posted
     assert len(slack.fake.all_messages()) == 2
+
+
+def test_joined_reports_what_the_store_kept_when_another_poll_placed_first(
+        tmp_path: Path) -> None:
+    def article(n: int, title: str, paragraphs: list[str]) -> Article:
+        url = f"https://tollan.example.org/{n}"
+        return Article(url=url, link=url, guid=None, feed_url="https://tollan.example.org/rss",
+                       source="Tollan Post", title=title, text="\n\n".join(paragraphs),
+                       published=NOW + timedelta(minutes=n), first_seen=NOW)
+
+    first = article(1, "Storm halts Tollan ferry to Brisk", PARAGRAPHS["ferry"])
+    copy = article(2, "Storm halts Tollan ferry to Brisk", PARAGRAPHS["ferry"][:2])
+    later = article(3, "Brisk islanders cut off as storm wrecks harbour wall", PARAGRAPHS["ferry2"])
+    with Store.open(f"sqlite:///{tmp_path / 'db.sqlite'}") as store:
+        store.add_articles([first, copy, later])
+        story = store.create_story(first.url, now=NOW)
+        index = StoryIndex(now=NOW + timedelta(hours=1))
+        index.add(story, first)
+        other = store.create_story(copy.url, now=NOW)  # another process got there first
+        placed = place_articles([copy, later], store, index, now=NOW + timedelta(hours=1))
+        assert placed.created == []
+        assert placed.joined == [(story, later.url)]  # not the copy: it stays in `other`
+        assert store.story_id_of(copy.url) == other
 
 
 def _exit_worker() -> None:

@@ -594,7 +594,7 @@ def test_place_articles_starts_and_joins_stories_in_one_go(store: Store) -> None
     held, first, second, third = (make_article(n) for n in (1, 2, 3, 4))
     store.add_articles([held, first, second, third])
     existing = store.create_story(held.url, now=NOW)
-    renamed, created = store.place_articles(
+    renamed, created, placed = store.place_articles(
         [(first.url, -1), (second.url, existing), (third.url, -1), (held.url, -2)],
         now=NOW + timedelta(hours=1))
     # -2's first article already has a story, so -2 becomes that story and nothing is split.
@@ -603,9 +603,11 @@ def test_place_articles_starts_and_joins_stories_in_one_go(store: Store) -> None
     assert store.story_id_of(first.url) == store.story_id_of(third.url) == created[0]
     assert store.story_id_of(second.url) == store.story_id_of(held.url) == existing
     assert store.story_first_seen(created) == {created[0]: NOW + timedelta(hours=1)}
-    assert store.place_articles([], now=NOW) == ({}, [])
-    # Placed articles keep their story when placed again.
-    assert store.place_articles([(first.url, existing)], now=NOW) == ({}, [])
+    # held kept the story it had; the others are reported where they went, in order.
+    assert placed == {first.url: created[0], second.url: existing, third.url: created[0]}
+    assert store.place_articles([], now=NOW) == ({}, [], {})
+    # Placed articles keep their story when placed again, and are not reported as placed.
+    assert store.place_articles([(first.url, existing)], now=NOW) == ({}, [], {})
     assert store.story_id_of(first.url) == created[0]
 
 
