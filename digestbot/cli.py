@@ -172,7 +172,7 @@ def cmd_schedule(args: argparse.Namespace) -> int:
 
     config = _load(args)
     with _open_store(config) as store:
-        states = store.feed_states()
+        states = store.feeds.states()
     print(describe_schedule(config, now=datetime.now(UTC), feed_states=states))
     return 0
 

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from http import HTTPStatus
 from typing import Any
 
-from digestbot.store import FeedState
+from digestbot.feedlog import FeedState
 
 log = logging.getLogger("digestbot.health")
 

@@ -22,10 +22,11 @@ import httpx
 
 from digestbot.config import Config, FeedConfig, Watchlist
 from digestbot.errors import BlockedAddressError, FeedError, FetchError
+from digestbot.feedlog import FeedState
 from digestbot.fetch import content_hash, decode_html, fetch_url, make_client
 from digestbot.match import match_document, tokenize_document
 from digestbot.records import Article, Digest, FeedEntry, Match, ParsedFeed
-from digestbot.store import FeedState, FeedWrite, Store
+from digestbot.store import FeedWrite, Store
 from digestbot.urls import canonicalize_url, host_of
 from digestbot.workers import Offload, WorkerError, pickle_by_fields
 from digestbot.writes import FeedWrites
@@ -120,7 +121,7 @@ async def poll(config: Config, store: Store, *, client: httpx.AsyncClient | None
     reports: list[FeedReport] = []
     # One read and one write for the feeds' bookkeeping instead of one per feed: a repeat poll
     # of unchanged feeds is then mostly waiting on the network.
-    states = {s.url: s for s in store.feed_states()}
+    states = {s.url: s for s in store.feeds.states()}
     unchanged: list[str] = []
     # Topics and features a worker read along with the text, for the articles that kept it.
     readings: dict[str, EntryReading] = {}
@@ -148,7 +149,7 @@ async def poll(config: Config, store: Store, *, client: httpx.AsyncClient | None
                 job.cancel()
             await asyncio.gather(*jobs, return_exceptions=True)
             writes.cancel()
-        store.record_feeds_not_modified(unchanged, now=now())
+        store.feeds.record_not_modified(unchanged, now=now())
         # One pass in published order once every feed is in: stories grow in the order events
         # happened, whichever feed answered first. Articles stored but not placed by a poll
         # that died (or by one still fetching) go first; with no await from here on, no other
@@ -225,7 +226,7 @@ async def _poll_feed(feed: FeedConfig, config: Config, store: Store, client: htt
                                            content_hash=digest, title=parsed.title))
     except (FetchError, FeedError, WorkerError) as err:
         reason = str(err) if isinstance(err, WorkerError) else err.reason
-        store.record_feed_failure(feed.url, reason, now=now())
+        store.feeds.record_failure(feed.url, reason, now=now())
         log.warning("feed failed", extra={"feed": feed.url, "reason": reason})
         retry_after = err.retry_after if isinstance(err, FetchError) else None
         return FeedReport(feed.url, "failed", error=reason, retry_after=retry_after), []

@@ -20,8 +20,8 @@ from apscheduler.triggers.cron import CronTrigger
 from digestbot.config import Config, FeedConfig, Watchlist
 
 if TYPE_CHECKING:
+    from digestbot.feedlog import FeedState
     from digestbot.pipeline import FeedReport
-    from digestbot.store import FeedState
 
 MISFIRE_GRACE = 6 * 3600  # seconds a digest may run late and still be sent (once: coalesced)
 _MAX_SKIPS = 2000  # candidate fire times a trigger may reject in one call (a day of minutes)

@@ -32,6 +32,7 @@ from digestbot.alerts import send_alert_updates, send_alerts_for_stories
 from digestbot.config import Config, FeedConfig, load_config
 from digestbot.deliver import deliver_digest, resume_deliveries
 from digestbot.errors import ConfigError, DigestbotError
+from digestbot.feedlog import FeedState
 from digestbot.fetch import make_client
 from digestbot.health import assess_health, start_health_server
 from digestbot.metrics import Metrics, render_prometheus, track_fetches
@@ -52,7 +53,7 @@ from digestbot.schedule import (
     poll_policy,
 )
 from digestbot.send_slack import make_slack_client, post_ops_notice
-from digestbot.store import FeedState, Store
+from digestbot.store import Store
 from digestbot.workers import Offload, worker_pool
 
 log = logging.getLogger("digestbot.service")
@@ -117,7 +118,7 @@ class Service:
             for known in (self.intervals, self.next_polls, self.planned, self.reported):
                 known.pop(url, None)
             self.failing.discard(url)
-        states = {s.url: s for s in self.store.feed_states()}
+        states = {s.url: s for s in self.store.feeds.states()}
         self.failing |= {u for u, s in states.items() if u in wanted and s.error_count}
         for i, feed in enumerate(self.config.feeds):
             interval = feed_interval(feed, self.config)
@@ -221,7 +222,7 @@ class Service:
         """Take a polled feed and its report (None: the poll crashed); plan, save and schedule
         its next poll, report long failures and recoveries; return the next poll time."""
         now = self.clock()
-        state = self.store.feed_state(feed.url)
+        state = self.store.feeds.state(feed.url)
         errors = state.error_count if state is not None else 0
         failed = report is None or report.status == "failed"
         if failed and errors == 0:
@@ -253,7 +254,7 @@ class Service:
                         failed: bool) -> None:
         """Record the next poll time in the store so restarts and `status` see it."""
         try:
-            self.store.record_next_poll(url, when)
+            self.store.feeds.record_next_poll(url, when)
         except DigestbotError as err:
             log.warning("next poll not saved", extra={"feed": url, "reason": str(err)})
 
@@ -429,7 +430,7 @@ class Service:
         """Return the /healthz document: scheduler alive, last poll, failing feeds."""
         now = self.clock()
         wanted = {f.url for f in self.config.feeds}
-        states = [s for s in self.store.feed_states() if s.url in wanted]
+        states = [s for s in self.store.feeds.states() if s.url in wanted]
         doc = assess_health(scheduler_running=self.scheduler.state == STATE_RUNNING,
                             started_at=self.started_at, last_poll_finished=self.last_poll,
                             poll_interval=self.expected_poll_gap(), feed_states=states, now=now)

@@ -10,7 +10,7 @@ from digestbot.store import Store
 
 def format_status(config: Config, store: Store, *, now: datetime) -> str:
     """Take config and store; return a table of feed health and store counts."""
-    states = {s.url: s for s in store.feed_states()}
+    states = {s.url: s for s in store.feeds.states()}
     lines = ["feeds:"]
     for feed in config.feeds:
         state = states.get(feed.url)

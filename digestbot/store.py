@@ -1,8 +1,9 @@
-"""The store: feed state, articles, matches and stories (what a poll writes) in one database.
+"""The store: articles, matches and stories (what a poll writes) in one database.
 
 SQLite (default, WAL) or PostgreSQL through SQLAlchemy Core. Every public write is one short
-transaction; unique keys decide what is new, so re-running any pipeline step is safe. Digests,
-deliveries and alerts live in the same database behind `store.outbox` (digestbot.outbox).
+transaction; unique keys decide what is new, so re-running any pipeline step is safe. Feed
+polling state lives in the same database behind `store.feeds` (digestbot.feedlog); digests,
+deliveries and alerts behind `store.outbox` (digestbot.outbox).
 """
 
 from __future__ import annotations
@@ -30,11 +31,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.sql.base import ReadOnlyColumnCollection
 from sqlalchemy.sql.dml import Insert
-from sqlalchemy.sql.elements import ColumnElement, KeyedColumnElement
 
 from digestbot.errors import StoreError
+from digestbot.feedlog import FeedLog
 from digestbot.outbox import DELIVERY_STATUSES, Outbox
 from digestbot.records import Article, Match
 from digestbot.schema import (
@@ -60,23 +60,6 @@ _CHUNK = 500  # keys per IN (...) list, well under every backend's bound-paramet
 _KNOWN_KEYS = select(articles.c.url, articles.c.guid).where(or_(
     articles.c.url.in_(bindparam("urls", expanding=True)),
     articles.c.guid.in_(bindparam("guids", expanding=True))))
-
-
-@dataclass(frozen=True, slots=True)
-class FeedState:
-    """What the store remembers about polling one feed."""
-
-    url: str
-    title: str | None
-    etag: str | None
-    last_modified: str | None
-    content_hash: str | None
-    last_polled: datetime | None
-    last_success: datetime | None
-    error_count: int
-    last_error: str | None
-    failing_since: datetime | None
-    next_poll: datetime | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,10 +92,10 @@ class Store:
         self._where = engine.url.render_as_string(hide_password=True)
         self._closed = False
         self.outbox = Outbox(self._transaction, self._insert_new)
+        self.feeds = FeedLog(self._transaction, self._insert_new, engine.dialect.name)
         self._add_articles = self._insert_new(articles).returning(articles.c.url)
         self._add_matches = self._insert_new(matches).returning(
             matches.c.watchlist, matches.c.article_url, matches.c.topic)
-        self._record_success = _feed_success_upsert(engine.dialect.name)
 
     @classmethod
     def open(cls, url: str, *, busy_timeout: float = 5.0,
@@ -198,28 +181,7 @@ class Store:
         with self._transaction("read schema version", write=False) as conn:
             return read_schema_version(conn)
 
-    # feeds
-
-    def feed_state(self, url: str) -> FeedState | None:
-        """Take a feed url and return its polling state, or None if never polled."""
-        with self._transaction("read feed state", write=False) as conn:
-            row = conn.execute(select(feeds).where(feeds.c.url == url)).first()
-        return None if row is None else _feed_from_row(row)
-
-    def feed_states(self) -> list[FeedState]:
-        """Return the polling state of every known feed, by url."""
-        with self._transaction("read feed states", write=False) as conn:
-            rows = conn.execute(select(feeds).order_by(feeds.c.url)).all()
-        return [_feed_from_row(row) for row in rows]
-
-    def record_feed_success(self, url: str, *, now: datetime, etag: str | None,
-                            last_modified: str | None, content_hash: str | None,
-                            title: str | None = None, next_poll: datetime | None = None) -> None:
-        """Take a fetched feed's validators and record a successful poll (errors reset)."""
-        with self._transaction("record feed success", write=True) as conn:
-            conn.execute(self._record_success, _success_values(
-                url, now=now, etag=etag, last_modified=last_modified,
-                content_hash=content_hash, title=title, next_poll=next_poll))
+    # feeds' articles
 
     def add_feeds_articles(self, writes: Sequence[FeedWrite]) -> list[list[bool]]:
         """Take successful feed polls, in order; insert their new articles and record each
@@ -233,43 +195,12 @@ class Store:
             # then take their locks in one order whatever feeds each one batched.
             added = self._insert_articles(conn, flat) if flat else []
             for write in sorted(writes, key=lambda w: w.url):
-                conn.execute(self._record_success, _success_values(
-                    write.url, now=write.polled, etag=write.etag,
+                self.feeds.write_success(
+                    conn, write.url, now=write.polled, etag=write.etag,
                     last_modified=write.last_modified, content_hash=write.content_hash,
-                    title=write.title, next_poll=None))
+                    title=write.title, next_poll=None)
         flags = iter(added)
         return [list(itertools.islice(flags, len(feed_rows))) for feed_rows in rows]
-
-    def record_feeds_not_modified(self, urls: Sequence[str], *, now: datetime) -> None:
-        """Take feeds that answered 304 (or sent what we had) and record one successful poll
-        for all of them in one transaction, keeping their validators."""
-        if not urls:
-            return
-        urls = sorted(urls)  # feed rows locked in url order, as add_feeds_articles does
-        with self._transaction(f"record {len(urls)} feeds not modified", write=True) as conn:
-            conn.execute(self._insert_new(feeds), [{"url": u, "error_count": 0} for u in urls])
-            conn.execute(update(feeds).where(feeds.c.url == bindparam("feed_url")).values(
-                last_polled=now, last_success=now, error_count=0, last_error=None,
-                failing_since=None), [{"feed_url": u} for u in urls])
-
-    def record_feed_failure(self, url: str, reason: str, *, now: datetime,
-                            next_poll: datetime | None = None) -> FeedState:
-        """Take a failed poll's reason, count it, and return the feed's new state."""
-        with self._transaction("record feed failure", write=True) as conn:
-            conn.execute(self._insert_new(feeds).values(url=url, error_count=0))
-            row = conn.execute(
-                select(feeds).where(feeds.c.url == url).with_for_update()).one()
-            conn.execute(update(feeds).where(feeds.c.url == url).values(
-                last_polled=now, error_count=row.error_count + 1, last_error=reason,
-                failing_since=row.failing_since or now, next_poll=next_poll))
-            row = conn.execute(select(feeds).where(feeds.c.url == url)).one()
-        return _feed_from_row(row)
-
-    def record_next_poll(self, url: str, next_poll: datetime | None) -> None:
-        """Take a feed and when to poll it next; record it (a feed never seen is added)."""
-        with self._transaction("record next poll", write=True) as conn:
-            conn.execute(self._insert_new(feeds).values(url=url, error_count=0))
-            conn.execute(update(feeds).where(feeds.c.url == url).values(next_poll=next_poll))
 
     # articles
 
@@ -509,41 +440,6 @@ def _chunks(values: Sequence[Any]) -> Iterator[Sequence[Any]]:
         yield values[start:start + _CHUNK]
 
 
-def _feed_success_upsert(dialect: str) -> Insert:
-    """Take a dialect name; return the INSERT that records a feed's successful poll (values
-    from _success_values), adding the feed when it is new and keeping its title when none
-    came."""
-    if dialect == "sqlite":
-        stmt = sqlite_insert(feeds)
-        return stmt.on_conflict_do_update(index_elements=[feeds.c.url],
-                                          set_=_success_updates(stmt.excluded))
-    from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-    pg_stmt = pg_insert(feeds)
-    return pg_stmt.on_conflict_do_update(index_elements=[feeds.c.url],
-                                         set_=_success_updates(pg_stmt.excluded))
-
-
-def _success_updates(excluded: ReadOnlyColumnCollection[str, KeyedColumnElement[Any]],
-                     ) -> dict[str, ColumnElement[Any]]:
-    """Take an upsert's proposed row; return what a successful poll sets on a known feed."""
-    updates: dict[str, ColumnElement[Any]] = {
-        name: excluded[name] for name in ("etag", "last_modified", "content_hash",
-                                          "last_polled", "last_success", "error_count",
-                                          "last_error", "failing_since", "next_poll")}
-    updates["title"] = func.coalesce(excluded.title, feeds.c.title)
-    return updates
-
-
-def _success_values(url: str, *, now: datetime, etag: str | None, last_modified: str | None,
-                    content_hash: str | None, title: str | None,
-                    next_poll: datetime | None) -> dict[str, Any]:
-    """Take a successful poll's validators; return the feeds row values that record it."""
-    return {"url": url, "title": title, "etag": etag, "last_modified": last_modified,
-            "content_hash": content_hash, "last_polled": now, "last_success": now,
-            "error_count": 0, "last_error": None, "failing_since": None, "next_poll": next_poll}
-
-
 def _placement_rows(conn: Connection, urls: list[str]) -> dict[str, tuple[int, int | None]]:
     """Take article urls; return each one's (row id, story id), raising StoreError if unknown."""
     rows: dict[str, tuple[int, int | None]] = {}
@@ -571,12 +467,3 @@ def _article_from_row(row: Row[Any]) -> Article:
     return Article(url=row.url, link=row.link, guid=row.guid, feed_url=row.feed_url,
                    source=row.source, title=row.title, text=row.text, published=row.published,
                    first_seen=row.first_seen, author=row.author)
-
-
-def _feed_from_row(row: Row[Any]) -> FeedState:
-    """Take a feeds row and return its FeedState."""
-    return FeedState(url=row.url, title=row.title, etag=row.etag,
-                     last_modified=row.last_modified, content_hash=row.content_hash,
-                     last_polled=row.last_polled, last_success=row.last_success,
-                     error_count=int(row.error_count), last_error=row.last_error,
-                     failing_since=row.failing_since, next_poll=row.next_poll)

@@ -85,14 +85,14 @@ async def raw_exchange(base: str, payload: bytes) -> bytes:
 def test_healthz_reports_ok_degraded_and_down(sqlite_url: str) -> None:
     state: dict[str, Any] = {"running": True, "last_poll": NOW - timedelta(minutes=10)}
     with Store.open(sqlite_url) as store:
-        store.record_feed_success("https://harbourtimes.example/rss", now=NOW, etag=None,
+        store.feeds.record_success("https://harbourtimes.example/rss", now=NOW, etag=None,
                                   last_modified=None, content_hash="x", title="Harbour Times")
 
         def health() -> dict[str, Any]:
             return assess_health(scheduler_running=state["running"], started_at=NOW - HOUR,
                                  last_poll_finished=state["last_poll"],
                                  poll_interval=timedelta(minutes=30),
-                                 feed_states=store.feed_states(), now=NOW)
+                                 feed_states=store.feeds.states(), now=NOW)
 
         async def body(base: str) -> None:
             async with httpx.AsyncClient(base_url=base) as client:
@@ -104,9 +104,9 @@ def test_healthz_reports_ok_degraded_and_down(sqlite_url: str) -> None:
                 assert ok.json()["last_poll_finished"] == "2031-03-14T09:20:00+00:00"
                 assert ok.json()["failing_feeds"] == []
 
-                store.record_feed_failure("https://broken.example/atom", "HTTP 502",
+                store.feeds.record_failure("https://broken.example/atom", "HTTP 502",
                                           now=NOW - timedelta(minutes=5))
-                store.record_feed_failure("https://broken.example/atom", "timed out", now=NOW)
+                store.feeds.record_failure("https://broken.example/atom", "timed out", now=NOW)
                 degraded = await client.get("/healthz?verbose=1")
                 assert degraded.status_code == 200
                 assert degraded.json()["status"] == "degraded"

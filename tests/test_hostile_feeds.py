@@ -417,7 +417,7 @@ def test_the_digest_survives_a_feed_title_with_markup(server: LocalServer,
                                                       tmp_path: Path) -> None:
     outcome = poll_ok(server, tmp_path, breakout_feed())
     with Store.open(outcome.config.database) as store:
-        state = store.feed_state(server.url("/odd.rss"))
+        state = store.feeds.state(server.url("/odd.rss"))
     assert state is not None and state.title == "Breakout {{ 7*7 }}"
 
 

@@ -171,7 +171,7 @@ def test_poll_stores_each_article_once_and_survives_bad_feeds(site: LocalServer,
         by_name = {r.url.rsplit("/", 1)[1]: r.status for r in second.feeds}
         assert by_name["gazette.rss"] == "not_modified"
         assert by_name["courier.rss"] == "unchanged"
-        states = {s.url.rsplit("/", 1)[1]: s for s in store.feed_states()}
+        states = {s.url.rsplit("/", 1)[1]: s for s in store.feeds.states()}
         assert states["broken.rss"].error_count == 2
         assert "500" in (states["broken.rss"].last_error or "")
         assert store.stats()["articles"] == 3

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from digestbot.config import Config, load_config
+from digestbot.feedlog import FeedState
 from digestbot.schedule import (
     FeedHints,
     PollPolicy,
@@ -26,7 +27,6 @@ from digestbot.schedule import (
     parse_max_age,
     plan_poll_delay,
 )
-from digestbot.store import FeedState
 
 LONDON = ZoneInfo("Europe/London")
 MIN = timedelta(minutes=1)

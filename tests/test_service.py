@@ -157,7 +157,7 @@ def test_failing_feed_backs_off_then_recovers_by_itself(
             await service.poll_feed(url)
             waits.append(service.next_polls[url] - clock())
             clock.now += waits[-1]
-        state = service.store.feed_state(url)
+        state = service.store.feeds.state(url)
         assert state is not None and state.error_count == 0
         assert state.next_poll == service.next_polls[url]  # saved for restarts and `status`
         assert service.store.stats()["articles"] == 1
@@ -464,7 +464,7 @@ def test_feed_hints_slow_polling_and_retry_after_is_honoured(
         for _ in range(3):
             await service.poll_feed(url)
             waits.append(service.next_polls[url] - clock())
-            state = service.store.feed_state(url)
+            state = service.store.feeds.state(url)
             saved.append(state.next_poll if state else None)
             clock.now += waits[-1]
 

@@ -204,7 +204,7 @@ def test_datetimes_come_back_aware_utc_and_equal(store: Store) -> None:
     assert stored.published.utcoffset() == timedelta(0)
     assert stored.first_seen == NOW and stored.first_seen.tzinfo is not None
 
-    state = store.record_feed_failure("https://lowmarsh.example/rss", "timeout",
+    state = store.feeds.record_failure("https://lowmarsh.example/rss", "timeout",
                                       now=published, next_poll=published + timedelta(hours=1))
     assert state.failing_since == published and state.failing_since.utcoffset() == timedelta(0)
     assert state.next_poll == published + timedelta(hours=1)
@@ -397,8 +397,8 @@ def test_feeds_articles_are_stored_in_the_feeds_order_with_their_polls(store: St
     harbour = "https://velmora-herald.example/feed.xml"
     gazette = "https://lowmarsh-gazette.example/rss"
     quiet = "https://quiet.example/feed"
-    store.record_feed_failure(gazette, "fetch failed: timeout", now=NOW)
-    store.record_feed_success(quiet, now=NOW, etag=None, last_modified=None, content_hash="0",
+    store.feeds.record_failure(gazette, "fetch failed: timeout", now=NOW)
+    store.feeds.record_success(quiet, now=NOW, etag=None, last_modified=None, content_hash="0",
                               title="Quiet Times")
     later = NOW + timedelta(hours=1)
     added = store.add_feeds_articles([
@@ -417,7 +417,7 @@ def test_feeds_articles_are_stored_in_the_feeds_order_with_their_polls(store: St
                                                etag=None, last_modified="Thu, 15 May 2031",
                                                content_hash="g")]) == [[False]]
     assert store.stats()["articles"] == 3
-    states = {state.url: state for state in store.feed_states()}
+    states = {state.url: state for state in store.feeds.states()}
     assert (states[harbour].title, states[harbour].etag, states[harbour].last_success) == (
         "Velmora Herald", '"h1"', later)
     assert (states[gazette].error_count, states[gazette].failing_since,
@@ -427,9 +427,9 @@ def test_feeds_articles_are_stored_in_the_feeds_order_with_their_polls(store: St
 
 def test_feed_state_failure_success_and_not_modified(store: Store) -> None:
     url = "https://lowmarsh-gazette.example/rss"
-    assert store.feed_state(url) is None
-    first = store.record_feed_failure(url, "fetch failed: timeout", now=NOW)
-    second = store.record_feed_failure(url, "fetch failed: 503", now=NOW + timedelta(hours=1),
+    assert store.feeds.state(url) is None
+    first = store.feeds.record_failure(url, "fetch failed: timeout", now=NOW)
+    second = store.feeds.record_failure(url, "fetch failed: 503", now=NOW + timedelta(hours=1),
                                        next_poll=NOW + timedelta(hours=3))
     assert (first.error_count, second.error_count) == (1, 2)
     assert second.failing_since == NOW and second.last_error == "fetch failed: 503"
@@ -437,28 +437,28 @@ def test_feed_state_failure_success_and_not_modified(store: Store) -> None:
     assert store.stats()["feeds_failing"] == 1
 
     later = NOW + timedelta(hours=4)
-    store.record_feed_success(url, now=later, etag='"v1"', last_modified="Wed, 14 May 2031",
+    store.feeds.record_success(url, now=later, etag='"v1"', last_modified="Wed, 14 May 2031",
                               content_hash="abc123", title="Lowmarsh Gazette")
-    store.record_feed_success(url, now=later, etag='"v2"', last_modified=None,
+    store.feeds.record_success(url, now=later, etag='"v2"', last_modified=None,
                               content_hash="def456")
-    state = store.feed_state(url)
+    state = store.feeds.state(url)
     assert state is not None
     assert (state.error_count, state.failing_since, state.last_error) == (0, None, None)
     assert (state.title, state.etag, state.content_hash) == ("Lowmarsh Gazette", '"v2"', "def456")
 
-    store.record_feed_failure(url, "fetch failed: reset", now=later)
-    store.record_next_poll(url, later + timedelta(hours=2))
-    store.record_feeds_not_modified([url, "https://quiet.example/feed"],
+    store.feeds.record_failure(url, "fetch failed: reset", now=later)
+    store.feeds.record_next_poll(url, later + timedelta(hours=2))
+    store.feeds.record_not_modified([url, "https://quiet.example/feed"],
                                     now=later + timedelta(hours=1))
-    store.record_feeds_not_modified([], now=later + timedelta(hours=9))
-    state = store.feed_state(url)
+    store.feeds.record_not_modified([], now=later + timedelta(hours=9))
+    state = store.feeds.state(url)
     assert state is not None
     assert (state.etag, state.last_polled, state.next_poll) == (
         '"v2"', later + timedelta(hours=1), later + timedelta(hours=2))
     assert (state.error_count, state.failing_since, state.last_error) == (0, None, None)
-    quiet = store.feed_state("https://quiet.example/feed")
+    quiet = store.feeds.state("https://quiet.example/feed")
     assert quiet is not None and quiet.last_success == later + timedelta(hours=1)
-    assert [s.url for s in store.feed_states()] == ["https://lowmarsh-gazette.example/rss",
+    assert [s.url for s in store.feeds.states()] == ["https://lowmarsh-gazette.example/rss",
                                                     "https://quiet.example/feed"]
     assert store.stats()["feeds"] == 2 and store.stats()["feeds_failing"] == 0
 

@@ -15,8 +15,9 @@ from typing import Any
 import httpx
 
 from digestbot.config import Config, load_config
+from digestbot.feedlog import FeedState
 from digestbot.pipeline import FeedReport, PollReport, poll
-from digestbot.store import FeedState, Store
+from digestbot.store import Store
 
 CORPUS = Path(__file__).parent
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -107,7 +108,7 @@ def run_poll(config_path: Path, *, client: httpx.AsyncClient | None = None,
     with Store.open(config.database) as store:
         report = asyncio.run(asyncio.wait_for(poll(config, store, client=client), bound))
         elapsed = time.monotonic() - started
-        states = {s.url: s for s in store.feed_states()}
+        states = {s.url: s for s in store.feeds.states()}
         epoch = datetime(1970, 1, 1, tzinfo=UTC)
         stored = {a.url for a, _ in store.placed_articles_since(epoch)}
         stored.update(store.unplaced_urls(epoch))
