@@ -5,8 +5,9 @@ watchlist per hour; stories beyond the limit are folded into one summary message
 through the same outbox as digests (key `alert:<watchlist>:<story id>`), so they are
 exactly-once too. Articles that later join an alerted story are posted as one reply per poll
 in the alert's Slack thread (key `alert:<watchlist>:<story id>:more:<hash of their urls>`).
-Like alerts, replies are decided at the end of the poll that brought the articles: a poll that
-dies before then posts none for them, and a story whose alert did not reach Slack gets none.
+Like alerts, replies are decided by the poll that places the articles in their story (a poll
+that dies before then leaves them to the next one); a story whose alert did not reach Slack
+gets none.
 """
 
 from __future__ import annotations
@@ -186,9 +187,13 @@ def send_alert_updates(config: Config, store: Store, joined: Iterable[tuple[int,
             threads = {d.destination: d.remote_ref for d in store.outbox.deliveries(key)
                        if d.status == "sent" and d.remote_ref and d.destination in channels}
             alert = _read_alert(store, key)
+            if not threads or alert is None:
+                continue
+            # An article that joined while the alert waited to be sent is in the alert already.
+            shown = {a.url for a in alert.topics[0].stories[0].articles}
             articles = [a for a in store.articles_by_url(new_urls[story_id])
-                        if wl.includes_feed(a.feed_url)]
-            if not threads or alert is None or not articles:
+                        if wl.includes_feed(a.feed_url) and a.url not in shown]
+            if not articles:
                 continue
             update = alert_update(alert, articles, at=at)
             urls = "\n".join(sorted(a.url for a in articles))

@@ -120,7 +120,8 @@ def cmd_poll(args: argparse.Namespace) -> int:
         for failed in report.failed:
             print(f"  failed {failed.url}: {failed.error}")
         receipts = []
-        if (report.new_stories or report.joined) and not args.no_alerts:
+        alerting = any(t.alert for wl in config.watchlists for t in wl.topics)
+        if (report.new_stories or report.joined) and alerting and not args.no_alerts:
             from digestbot.alerts import send_alert_updates, send_alerts_for_stories
             from digestbot.pipeline import utcnow
 

@@ -301,6 +301,28 @@ def test_later_reports_are_posted_once_in_the_alert_thread(
     assert len(slack.fake.all_messages()) == 2
 
 
+def test_a_report_already_in_the_alert_is_not_posted_again_in_its_thread(
+        tmp_path: Path, store: Store, slack: FakeSlackServer) -> None:
+    config = update_config(tmp_path, slack)
+    [story] = stories(store, 1)
+    shown = story.articles[1]  # joined while the alert waited for its turn to be sent
+    store.add_article(Article(url=shown.url, link=shown.url, guid=None,
+                              feed_url="https://castrena.example.org/feed.rss",
+                              source=shown.source, title=shown.title, text="At the border.",
+                              published=None, first_seen=NOW))
+    store.assign_story(shown.url, story.id)
+    run([(config.watchlists[0], "Border", story)], store, slack, Clock(NOW))
+    assert f"<{shown.url.replace('&', '&amp;')}|" in texts(slack)[0]
+    joined = [(story.id, shown.url), join_story(store, story.id, 1, "A new angle")]
+    [receipt] = send_alert_updates(config, store, joined, now=Clock(NOW + timedelta(minutes=5)))
+    assert receipt.status == "sent"
+    reply = texts(slack)[1]
+    assert reply.startswith(":heavy_plus_sign: *1 more report* on this story:")
+    assert "A new angle" in reply and shown.title not in reply
+    # Nothing new beyond what the alert showed: no reply at all.
+    assert send_alert_updates(config, store, joined[:1], now=Clock(NOW)) == []
+
+
 def test_no_thread_reply_for_unalerted_or_old_alerts(tmp_path: Path, store: Store,
                                                      slack: FakeSlackServer) -> None:
     config = update_config(tmp_path, slack)
