@@ -2,12 +2,16 @@
 
 Candidate stories come from an inverted index over each article's most salient terms and its
 entities, so one article costs about the same however many have been seen; only candidates
-are scored. The score mixes TF-IDF cosine (IDF learned from the articles added so far, with a
-smoothed prior), title similarity, shared entities and shared quotations, damped by the time
+are scored. The score mixes TF-IDF cosine (IDF learned from the articles the index holds, with
+a smoothed prior), title similarity, shared entities and shared quotations, damped by the time
 gap; near-duplicates (syndicated copies, light rewrites) always join their original.
 
 Vectors are numpy arrays over term ids: voting and the cosines with every candidate's members
 are a few array operations per article instead of a Python loop per term and member.
+
+`prune` keeps what a rebuild from the store's window would hold, however long the index runs:
+stories and articles older than the window leave it, their terms stop counting in the IDF, and
+the vocabulary is renumbered once it holds many terms no live story uses.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from __future__ import annotations
 import bisect
 import math
 from array import array
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from itertools import accumulate
 from typing import cast
@@ -68,6 +72,9 @@ class ClusterSettings:
     candidates: int = 15
     max_postings: int = 1000  # a term in more stories than this is too common to fetch by
     prior_docs: float = 20.0  # pseudo-documents in which no term occurs, for early IDF
+    # Terms of pruned stories are dropped from the vocabulary once it holds this many more
+    # than the live stories use: a service running for months keeps a bounded vocabulary.
+    compact_terms: int = 100_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +115,7 @@ class _Member:
     quotes: frozenset[int]
     sketch: tuple[int, ...]
     when: datetime
+    keys: tuple[int, ...]  # the salient keys it put in the story's postings
 
 
 @dataclass(slots=True)
@@ -158,12 +166,18 @@ class StoryIndex:
         self._df = np.zeros(1024)
         self._query = np.zeros(2048)  # the article being assigned, densely by slot
         self._docs = 0
+        self._compact_at = settings.compact_terms
         self._last: tuple[ArticleFeatures, _Terms] | None = None
         self._pending: tuple[_Terms, int, _Weighed] | None = None
         self._described: tuple[Article, ArticleFeatures] | None = None
 
     def __len__(self) -> int:
         return len(self._stories)
+
+    @property
+    def term_count(self) -> int:
+        """How many distinct terms (and entities) the index holds ids for."""
+        return len(self._vocab) - 2
 
     def add(self, story_id: int, article: Article,
             features: ArticleFeatures | None = None) -> None:
@@ -181,7 +195,7 @@ class StoryIndex:
         # Text and entity keys are learned (pads too, harmlessly: id 0 is never a term).
         self._df[terms.ids[:terms.bounds[TITLE]]] += 1.0
         member = _Member(terms.slots, learned.weights, np.array(terms.bounds), terms.quotes,
-                         terms.sketch, terms.when)
+                         terms.sketch, terms.when, tuple(learned.keys))
         story = self._stories.get(story_id)
         if story is None:
             story = self._stories[story_id] = self._open_story(story_id)
@@ -235,11 +249,22 @@ class StoryIndex:
             self._stories[new] = merged
 
     def discard(self, story_ids: list[int]) -> None:
-        """Take story ids and forget those stories and their articles."""
+        """Take story ids and forget those stories and their articles (their terms no longer
+        count in the IDF, as if they had never been added)."""
         for story_id in story_ids:
             story = self._stories.pop(story_id, None)
             if story is not None:
                 self._close(story)
+                self._forget(story.members)
+
+    def _forget(self, members: list[_Member]) -> None:
+        """Take members leaving the index; their terms no longer count in the IDF."""
+        for member in members:
+            # What add() counted: the text and entity keys (fancy indexing counts each key
+            # once, as there).
+            self._df[member.slots[:member.bounds[TITLE]] // 2] -= 1.0
+        self._docs -= len(members)
+        self._pending = None
 
     def prune(self, now: datetime) -> None:
         """Take the current time and drop stories whose newest article is older than the window."""
@@ -247,6 +272,55 @@ class StoryIndex:
         horizon = now - self._window
         self.discard([sid for sid, s in self._stories.items()
                       if s.newest is not None and s.newest < horizon])
+        # A story still being reported keeps only its articles from the window, as a rebuild
+        # from the store would: one that runs for months (a daily column) stays bounded.
+        for story in [s for s in self._stories.values() if s.times and s.times[0] < horizon]:
+            self._trim(story, horizon)
+        if len(self._vocab) > self._compact_at:
+            self._compact()
+
+    def _trim(self, story: _Story, horizon: datetime) -> None:
+        """Take a live story and a time; drop its members older than that time."""
+        self._forget([m for m in story.members if m.when < horizon])
+        trimmed = _Story(story.slot)
+        for member in story.members:
+            if member.when >= horizon:
+                trimmed.take(member, self._settings.compare_members)
+                trimmed.keys.update(member.keys)
+        for key in story.keys - trimmed.keys:
+            posting = self._postings[key]
+            posting.remove(story.slot)
+            if not posting:
+                del self._postings[key]
+        self._stories[int(self._story_ids[story.slot])] = self._by_slot[story.slot] = trimmed
+
+    def _compact(self) -> None:
+        """Renumber the keys the live stories use and forget every other key."""
+        old_live = np.unique(np.concatenate(
+            [np.array([0, 1], np.int64)]
+            + [m.slots // 2 for story in self._stories.values() for m in story.members]))
+        remap = np.full(len(self._df), -1, np.int64)
+        remap[old_live] = np.arange(len(old_live))
+        self._vocab = {key: int(remap[old]) for key, old in self._vocab.items()
+                       if remap[old] >= 0}
+        size = max(1024, 2 * len(old_live))
+        df = np.zeros(size)
+        df[:len(old_live)] = self._df[old_live]
+        self._df, self._query = df, np.zeros(2 * size)
+
+        def renumber(slots: Ints) -> Ints:
+            return 2 * remap[slots // 2] + slots % 2
+
+        for story in self._stories.values():
+            story.members = [replace(m, slots=renumber(m.slots),
+                                     keys=tuple(int(k) for k in remap[list(m.keys)]))
+                             for m in story.members]
+            story.recent = story.members[-len(story.recent):] if story.recent else []
+            story.slots = renumber(story.slots)
+            story.keys = {int(remap[key]) for key in story.keys}
+        self._postings = {int(remap[key]): posting for key, posting in self._postings.items()}
+        self._last = self._pending = None
+        self._compact_at = len(self._vocab) + self._settings.compact_terms
 
     def _open_story(self, story_id: int) -> _Story:
         """Take a new story's id; return an empty story in a free slot."""

@@ -247,6 +247,69 @@ def test_prune_bounds_memory_to_the_window() -> None:
     assert len(index) == 8  # days 52..59: their newest article is within a week of day 59
 
 
+def weights_by_key(index: StoryIndex, article: Article) -> dict[tuple[str, int], float]:
+    """Take an index and an article; return the article's weights now, by (key, part)."""
+    terms = index._terms(describe_article(article))
+    now, _ = index._weigh(terms)
+    names = {i: key for key, i in index._vocab.items()}
+    return {(names[int(i)], int(part)): round(float(w), 12)
+            for i, part, w in zip(terms.ids, terms.parts, now.weights, strict=True)}
+
+
+def test_a_pruned_index_weighs_terms_as_one_rebuilt_from_the_window() -> None:
+    later = T0 + timedelta(days=10)
+    phone = replace(PHONE, published=later)
+    running, rebuilt = StoryIndex(window=timedelta(days=7)), StoryIndex(window=timedelta(days=7))
+    feed_articles(running, [STRIKE_GAZETTE, STRIKE_LEDGER, FOOTBALL])
+    running.prune(later)
+    running.add(9, phone)
+    rebuilt.add(9, phone)
+    ledger = replace(STRIKE_LEDGER, published=later)
+    # The pruned strike reports no longer make "Valdoria" a common, low-weight term.
+    assert weights_by_key(running, ledger) == weights_by_key(rebuilt, ledger)
+    assert running.assign(ledger) == rebuilt.assign(ledger) is None
+
+
+def test_a_story_reported_every_day_keeps_only_its_last_week() -> None:
+    index = StoryIndex(window=timedelta(days=7))
+    ids = []
+    for day in range(30):
+        report = replace(STRIKE_GAZETTE, url=f"{STRIKE_GAZETTE.url}?day={day}",
+                         published=T0 + timedelta(days=day))
+        index.prune(report.when)
+        story = index.assign(report)
+        index.add(story if story is not None else 1, report)
+        ids.append(story if story is not None else 1)
+    assert set(ids) == {1}  # one running story all month
+    [story] = index._stories.values()
+    assert [(m.when - T0).days for m in story.members] == list(range(22, 30))
+    assert index._docs == 8  # the IDF counts what a rebuild from the last week would
+
+
+def test_compacting_the_vocabulary_changes_no_decision_and_bounds_it() -> None:
+    compacting = StoryIndex(window=timedelta(days=7), settings=ClusterSettings(compact_terms=20))
+    keeping = StoryIndex(window=timedelta(days=7))
+    decisions: dict[str, list[int | None]] = {"compacting": [], "keeping": []}
+    terms: dict[str, list[int]] = {"compacting": [], "keeping": []}
+    for day in range(40):
+        when = T0 + timedelta(days=day)
+        reports = [replace(a, url=f"{a.url}?day={day}", published=when)
+                   for a in (STRIKE_GAZETTE, PHONE, FOOTBALL)]
+        batch = [make_filler(day), *reports[day % 3:]]
+        for name, index in (("compacting", compacting), ("keeping", keeping)):
+            index.prune(when)
+            for n, article in enumerate(batch):
+                story = index.assign(article)
+                decisions[name].append(story)
+                index.add(story if story is not None else 100 * day + n, article)
+            terms[name].append(index.term_count)
+    assert decisions["compacting"] == decisions["keeping"]
+    assert len(compacting) == len(keeping)
+    # Each day's fair brings new names; only the last week's (and 20 spare) are kept.
+    assert terms["keeping"][39] - terms["keeping"][19] >= 30
+    assert max(terms["compacting"][19:]) - min(terms["compacting"][19:]) <= 25
+
+
 def test_pruned_story_is_no_longer_assigned() -> None:
     index = StoryIndex(window=timedelta(days=7))
     feed_articles(index, [STRIKE_GAZETTE])
