@@ -74,7 +74,7 @@ class ClusterSettings:
     prior_docs: float = 20.0  # pseudo-documents in which no term occurs, for early IDF
     # Terms of pruned stories are dropped from the vocabulary once it holds this many more
     # than the live stories use: a service running for months keeps a bounded vocabulary.
-    compact_terms: int = 100_000
+    compact_terms: int = 20_000
 
 
 @dataclass(frozen=True, slots=True)
