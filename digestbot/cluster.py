@@ -9,9 +9,9 @@ gap; near-duplicates (syndicated copies, light rewrites) always join their origi
 Vectors are numpy arrays over term ids: voting and the cosines with every candidate's members
 are a few array operations per article instead of a Python loop per term and member.
 
-`prune` keeps what a rebuild from the store's window would hold, however long the index runs:
-stories and articles older than the window leave it, their terms stop counting in the IDF, and
-the vocabulary is renumbered once it holds many terms no live story uses.
+`prune` keeps about what a rebuild from the store's window would hold, however long the index
+runs: stories and articles older than the window leave it, their terms stop counting in the
+IDF, and the vocabulary is renumbered once it holds many terms no live story uses.
 """
 
 from __future__ import annotations
@@ -275,24 +275,37 @@ class StoryIndex:
         # A story still being reported keeps only its articles from the window, as a rebuild
         # from the store would: one that runs for months (a daily column) stays bounded.
         for story in [s for s in self._stories.values() if s.times and s.times[0] < horizon]:
-            self._trim(story, horizon)
+            self._keep(story, [m.when >= horizon for m in story.members])
         if len(self._vocab) > self._compact_at:
             self._compact()
 
-    def _trim(self, story: _Story, horizon: datetime) -> None:
-        """Take a live story and a time; drop its members older than that time."""
-        self._forget([m for m in story.members if m.when < horizon])
-        trimmed = _Story(story.slot)
-        for member in story.members:
-            if member.when >= horizon:
-                trimmed.take(member, self._settings.compare_members)
-                trimmed.keys.update(member.keys)
-        for key in story.keys - trimmed.keys:
+    def sizes(self, story_ids: list[int]) -> dict[int, int]:
+        """Take story ids; return how many articles each of those in the index holds."""
+        return {sid: len(self._stories[sid].members) for sid in story_ids
+                if sid in self._stories}
+
+    def truncate(self, sizes: dict[int, int]) -> None:
+        """Take story id -> article count (from `sizes`); forget the articles each story got
+        since, as when their placement could not be stored."""
+        for sid, size in sizes.items():
+            story = self._stories.get(sid)
+            if story is not None and len(story.members) > size:
+                self._keep(story, [i < size for i in range(len(story.members))])
+
+    def _keep(self, story: _Story, keep: list[bool]) -> None:
+        """Take a live story and, per member, whether it stays (some do); forget the others."""
+        self._forget([m for m, kept in zip(story.members, keep, strict=True) if not kept])
+        rebuilt = _Story(story.slot)
+        for member, kept in zip(story.members, keep, strict=True):
+            if kept:
+                rebuilt.take(member, self._settings.compare_members)
+                rebuilt.keys.update(member.keys)
+        for key in story.keys - rebuilt.keys:
             posting = self._postings[key]
             posting.remove(story.slot)
             if not posting:
                 del self._postings[key]
-        self._stories[int(self._story_ids[story.slot])] = self._by_slot[story.slot] = trimmed
+        self._stories[int(self._story_ids[story.slot])] = self._by_slot[story.slot] = rebuilt
 
     def _compact(self) -> None:
         """Renumber the keys the live stories use and forget every other key."""

@@ -419,19 +419,24 @@ def place_articles(batch: list[Article], store: Store, index: StoryIndex, *, now
     stories started and the articles that joined older ones."""
     placements: list[tuple[str, int]] = []
     provisional = 0  # stories started here get negative ids until the store numbers them
+    before: dict[int, int] = {}  # older stories' sizes, to undo what this batch added
     for article in batch:
         features = (described or {}).get(article.url)
         story_id = index.assign(article, features)
         if story_id is None:
             provisional -= 1
             story_id = provisional
+        elif story_id > 0 and story_id not in before:
+            before.update(index.sizes([story_id]))
         index.add(story_id, article, features)
         placements.append((article.url, story_id))
     try:
         stored = store.place_articles(placements, now=now)
     except BaseException:
-        # Unstored stories must not be joined later; their articles are placed again next poll.
+        # What the store did not keep must not be joined later or counted twice: the articles
+        # are placed again by the next poll.
         index.discard(list(range(provisional, 0)))
+        index.truncate(before)
         raise
     index.relabel(stored.renamed)
     started = set(stored.created)

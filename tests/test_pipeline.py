@@ -20,6 +20,7 @@ from fake_slack import FakeSlackServer
 from digestbot.cli import main
 from digestbot.cluster import StoryIndex
 from digestbot.config import Config, load_config
+from digestbot.errors import StoreError
 from digestbot.pipeline import make_digest, place_articles, poll
 from digestbot.records import Article, FeedEntry, ParsedFeed
 from digestbot.store import Store
@@ -302,6 +303,33 @@ def test_joined_reports_what_the_store_kept_when_another_poll_placed_first(
         assert placed.created == []
         assert placed.joined == [(story, later.url)]  # not the copy: it stays in `other`
         assert store.story_id_of(copy.url) == other
+
+
+def test_a_placement_the_store_refuses_leaves_the_index_as_it_was(tmp_path: Path) -> None:
+    def article(n: int, title: str, paragraphs: list[str]) -> Article:
+        url = f"https://tollan.example.org/{n}"
+        return Article(url=url, link=url, guid=None, feed_url="https://tollan.example.org/rss",
+                       source="Tollan Post", title=title, text="\n\n".join(paragraphs),
+                       published=NOW + timedelta(minutes=n), first_seen=NOW)
+
+    first = article(1, "Storm halts Tollan ferry to Brisk", PARAGRAPHS["ferry"])
+    later = article(2, "Brisk islanders cut off as storm wrecks harbour wall", PARAGRAPHS["ferry2"])
+    other = article(3, "Selm valley expects record apple harvest", PARAGRAPHS["orchard"])
+    store = Store.open(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    store.add_articles([first, later, other])
+    story = store.create_story(first.url, now=NOW)
+    index = StoryIndex(now=NOW + timedelta(hours=1))
+    index.add(story, first)
+    store.close()  # every write now fails
+    for _ in range(3):  # as a service retrying poll after poll
+        with pytest.raises(StoreError):
+            place_articles([later, other], store, index, now=NOW + timedelta(hours=1))
+    # Neither the joined article nor the new story stayed behind, nor counts in the IDF.
+    assert index.sizes([story]) == {story: 1} and len(index) == 1
+    fresh = StoryIndex(now=NOW + timedelta(hours=1))
+    fresh.add(story, first)
+    assert index._df.tolist()[:len(fresh._df)] == fresh._df.tolist()[:len(index._df)]
+    assert index._docs == fresh._docs == 1
 
 
 def _exit_worker() -> None:
