@@ -279,13 +279,13 @@ class StoryIndex:
         if len(self._vocab) > self._compact_at:
             self._compact()
 
-    def sizes(self, story_ids: list[int]) -> dict[int, int]:
-        """Take story ids; return how many articles each of those in the index holds."""
-        return {sid: len(self._stories[sid].members) for sid in story_ids
-                if sid in self._stories}
+    def size(self, story_id: int) -> int:
+        """Take a story id; return how many of its articles the index holds (0: none)."""
+        story = self._stories.get(story_id)
+        return 0 if story is None else len(story.members)
 
     def truncate(self, sizes: dict[int, int]) -> None:
-        """Take story id -> article count (from `sizes`); forget the articles each story got
+        """Take story id -> article count (from `size`); forget the articles each story got
         since, as when their placement could not be stored."""
         for sid, size in sizes.items():
             story = self._stories.get(sid)

@@ -427,7 +427,7 @@ def place_articles(batch: list[Article], store: Store, index: StoryIndex, *, now
             provisional -= 1
             story_id = provisional
         elif story_id > 0 and story_id not in before:
-            before.update(index.sizes([story_id]))
+            before[story_id] = index.size(story_id)
         index.add(story_id, article, features)
         placements.append((article.url, story_id))
     try:

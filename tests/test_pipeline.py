@@ -325,7 +325,7 @@ def test_a_placement_the_store_refuses_leaves_the_index_as_it_was(tmp_path: Path
         with pytest.raises(StoreError):
             place_articles([later, other], store, index, now=NOW + timedelta(hours=1))
     # Neither the joined article nor the new story stayed behind, nor counts in the IDF.
-    assert index.sizes([story]) == {story: 1} and len(index) == 1
+    assert index.size(story) == 1 and len(index) == 1
     fresh = StoryIndex(now=NOW + timedelta(hours=1))
     fresh.add(story, first)
     assert index._df.tolist()[:len(fresh._df)] == fresh._df.tolist()[:len(index._df)]
