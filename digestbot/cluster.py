@@ -11,7 +11,7 @@ are a few array operations per article instead of a Python loop per term and mem
 
 `prune` keeps about what a rebuild from the store's window would hold, however long the index
 runs: stories and articles older than the window leave it, their terms stop counting in the
-IDF, and the vocabulary is renumbered once it holds many terms no live story uses.
+IDF, and the vocabulary is renumbered once many of its terms have left with their articles.
 """
 
 from __future__ import annotations
@@ -72,8 +72,8 @@ class ClusterSettings:
     candidates: int = 15
     max_postings: int = 1000  # a term in more stories than this is too common to fetch by
     prior_docs: float = 20.0  # pseudo-documents in which no term occurs, for early IDF
-    # Terms of pruned stories are dropped from the vocabulary once it holds this many more
-    # than the live stories use: a service running for months keeps a bounded vocabulary.
+    # The vocabulary is renumbered once this many of its terms have left the IDF with the
+    # articles that used them: a service running for months keeps a bounded vocabulary.
     compact_terms: int = 20_000
 
 
@@ -166,7 +166,7 @@ class StoryIndex:
         self._df = np.zeros(1024)
         self._query = np.zeros(2048)  # the article being assigned, densely by slot
         self._docs = 0
-        self._compact_at = settings.compact_terms
+        self._dead = 0  # terms whose last counted article has left since the last compaction
         self._last: tuple[ArticleFeatures, _Terms] | None = None
         self._pending: tuple[_Terms, int, _Weighed] | None = None
         self._described: tuple[Article, ArticleFeatures] | None = None
@@ -262,7 +262,9 @@ class StoryIndex:
         for member in members:
             # What add() counted: the text and entity keys (fancy indexing counts each key
             # once, as there).
-            self._df[member.slots[:member.bounds[TITLE]] // 2] -= 1.0
+            ids = member.slots[:member.bounds[TITLE]] // 2
+            self._df[ids] -= 1.0
+            self._dead += int(np.count_nonzero(self._df[ids] <= 0.0))
         self._docs -= len(members)
         self._pending = None
 
@@ -276,7 +278,7 @@ class StoryIndex:
         # from the store would: one that runs for months (a daily column) stays bounded.
         for story in [s for s in self._stories.values() if s.times and s.times[0] < horizon]:
             self._keep(story, [m.when >= horizon for m in story.members])
-        if len(self._vocab) > self._compact_at:
+        if self._dead > self._settings.compact_terms:
             self._compact()
 
     def size(self, story_id: int) -> int:
@@ -333,7 +335,7 @@ class StoryIndex:
             story.keys = {int(remap[key]) for key in story.keys}
         self._postings = {int(remap[key]): posting for key, posting in self._postings.items()}
         self._last = self._pending = None
-        self._compact_at = len(self._vocab) + self._settings.compact_terms
+        self._dead = 0
 
     def _open_story(self, story_id: int) -> _Story:
         """Take a new story's id; return an empty story in a free slot."""
