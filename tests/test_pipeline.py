@@ -282,14 +282,16 @@ def test_cli_poll_posts_later_reports_in_the_alert_thread_once(
     assert len(slack.fake.all_messages()) == 2
 
 
+def article(n: int, title: str, paragraphs: list[str]) -> Article:
+    """Take a number, title and paragraphs; return a stored-ready Tollan Post article."""
+    url = f"https://tollan.example.org/{n}"
+    return Article(url=url, link=url, guid=None, feed_url="https://tollan.example.org/rss",
+                   source="Tollan Post", title=title, text="\n\n".join(paragraphs),
+                   published=NOW + timedelta(minutes=n), first_seen=NOW)
+
+
 def test_joined_reports_what_the_store_kept_when_another_poll_placed_first(
         tmp_path: Path) -> None:
-    def article(n: int, title: str, paragraphs: list[str]) -> Article:
-        url = f"https://tollan.example.org/{n}"
-        return Article(url=url, link=url, guid=None, feed_url="https://tollan.example.org/rss",
-                       source="Tollan Post", title=title, text="\n\n".join(paragraphs),
-                       published=NOW + timedelta(minutes=n), first_seen=NOW)
-
     first = article(1, "Storm halts Tollan ferry to Brisk", PARAGRAPHS["ferry"])
     copy = article(2, "Storm halts Tollan ferry to Brisk", PARAGRAPHS["ferry"][:2])
     later = article(3, "Brisk islanders cut off as storm wrecks harbour wall", PARAGRAPHS["ferry2"])
@@ -306,12 +308,6 @@ def test_joined_reports_what_the_store_kept_when_another_poll_placed_first(
 
 
 def test_a_placement_the_store_refuses_leaves_the_index_as_it_was(tmp_path: Path) -> None:
-    def article(n: int, title: str, paragraphs: list[str]) -> Article:
-        url = f"https://tollan.example.org/{n}"
-        return Article(url=url, link=url, guid=None, feed_url="https://tollan.example.org/rss",
-                       source="Tollan Post", title=title, text="\n\n".join(paragraphs),
-                       published=NOW + timedelta(minutes=n), first_seen=NOW)
-
     first = article(1, "Storm halts Tollan ferry to Brisk", PARAGRAPHS["ferry"])
     later = article(2, "Brisk islanders cut off as storm wrecks harbour wall", PARAGRAPHS["ferry2"])
     other = article(3, "Selm valley expects record apple harvest", PARAGRAPHS["orchard"])
